@@ -1,0 +1,100 @@
+"""Backfill DAGs, one per source instance declared in the configuration.
+
+Wiring only: the work is in b2b_cdp.ingest. Each DAG checks the guardrails, lands every object in
+the raw lake, normalises it into core and announces the core asset the identity DAG listens to.
+"""
+
+from airflow.sdk import dag, task
+
+from b2b_cdp.config import load_config
+from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, core_asset, run_time
+
+DOC = """
+### Historical backfill of `{source_id}` ({type})
+
+Lands the source's records in the raw lake (one table per object, COPY, replaced per batch on
+re-run), then normalises them into core. Triggers `identity_stitching` through the asset
+`cdp.core.{source_id}`. The backfill covers everything up to the run's logical date.
+"""
+
+
+def marketo_backfill(source):
+    @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
+         tags=["cdp", "ingest", "marketo"], doc_md=DOC.format(source_id=source.id, type="Marketo Engage"))
+    def backfill():
+        @task
+        def land_leads(**context) -> int:
+            from b2b_cdp.ingest import land_marketo_bulk
+            return land_marketo_bulk(source.id, "leads", context["run_id"], run_time(context))
+
+        @task
+        def land_activities(**context) -> int:
+            from b2b_cdp.ingest import land_marketo_bulk
+            return land_marketo_bulk(source.id, "activities", context["run_id"], run_time(context))
+
+        @task
+        def land_activity_types(**context) -> int:
+            from b2b_cdp.ingest import land_marketo_activity_types
+            return land_marketo_activity_types(source.id, context["run_id"], run_time(context))
+
+        @task
+        def land_companies_and_opportunities(**context) -> dict:
+            from b2b_cdp.ingest import land_marketo_b2b_objects
+            return land_marketo_b2b_objects(source.id, context["run_id"], run_time(context))
+
+        @task(outlets=[core_asset(source.id)])
+        def normalize_to_core():
+            from b2b_cdp.ingest import normalize
+            normalize(source.id)
+
+        leads, activities, types = land_leads(), land_activities(), land_activity_types()
+        b2b_objects = land_companies_and_opportunities()  # queried by the account ids of the leads
+        check_guardrails() >> [leads, activities, types]
+        leads >> b2b_objects
+        [b2b_objects, activities, types] >> normalize_to_core()
+
+    return backfill()
+
+
+def salesforce_backfill(source):
+    @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
+         tags=["cdp", "ingest", "salesforce"], doc_md=DOC.format(source_id=source.id, type="Salesforce"))
+    def backfill():
+        @task
+        def land_object(obj: str, **context) -> int:
+            from b2b_cdp.ingest import land_salesforce_object
+            return land_salesforce_object(source.id, obj, context["run_id"], run_time(context))
+
+        @task(outlets=[core_asset(source.id)])
+        def normalize_to_core():
+            from b2b_cdp.ingest import normalize
+            normalize(source.id)
+
+        check_guardrails() >> land_object.expand(obj=list(source.objects)) >> normalize_to_core()
+
+    return backfill()
+
+
+def mdm_backfill(source):
+    @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
+         tags=["cdp", "ingest", "mdm"], doc_md=DOC.format(source_id=source.id, type="MDM file drop"))
+    def backfill():
+        @task
+        def land_crossref(**context) -> int:
+            from b2b_cdp.ingest import land_mdm
+            return land_mdm(source.id, context["run_id"], run_time(context))
+
+        @task(outlets=[core_asset(source.id)])
+        def normalize_to_core():
+            from b2b_cdp.ingest import normalize
+            normalize(source.id)
+
+        check_guardrails() >> land_crossref() >> normalize_to_core()
+
+    return backfill()
+
+
+FACTORIES = {"marketo": marketo_backfill, "salesforce": salesforce_backfill, "mdm": mdm_backfill}
+
+for _source in load_config().sources:
+    FACTORIES[_source.type](_source)

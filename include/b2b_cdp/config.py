@@ -1,0 +1,428 @@
+"""The one configuration loader: YAML -> validated pydantic models.
+
+Shape errors (unknown keys, wrong types, dangling references) are raised here, at DAG parse time,
+with the YAML path of the offending entry. Platform guardrails (topologies, mapping limits) are
+checked separately by the Great Expectations checkpoints in b2b_cdp.guardrails, before data moves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, EVENT_FIELDS, PERSON_ATTRIBUTES, OPERATORS
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "cdp.yaml"
+
+NAME = r"^[a-z][a-z0-9_]*$"
+MAX_VALUES_PER_CONDITION = 50
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the YAML path."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- topology
+
+
+class PlatformInstance(_Model):
+    id: str = Field(pattern=NAME)
+    sandboxes: list[Annotated[str, Field(pattern=NAME)]] = Field(min_length=1)
+
+
+class Feed(_Model):
+    """A source instance feeding one sandbox of one platform instance."""
+
+    platform_instance: str
+    sandbox: str
+
+
+class CrmLink(_Model):
+    type: Literal["Salesforce"]
+    org_id: str = Field(pattern=r"^00D[0-9A-Za-z]{12,15}$")
+
+
+class _Source(_Model):
+    id: str = Field(pattern=NAME)
+    feeds: list[Feed] = Field(min_length=1)
+
+
+class MarketoSource(_Source):
+    type: Literal["marketo"]
+    munchkin_id: str = Field(pattern=r"^\d{3}-[A-Z]{3}-\d{3}$")
+    conn_id: str
+    crm: CrmLink | None = None
+    backfill_start: datetime
+
+    @property
+    def system_key(self) -> str:
+        return f"marketo:{self.munchkin_id}"
+
+
+class SalesforceSource(_Source):
+    type: Literal["salesforce"]
+    org_id: str = Field(pattern=r"^00D[0-9A-Za-z]{12,15}$")
+    conn_id: str
+    api_version: str = Field(default="v60.0", pattern=r"^v\d+\.\d$")
+    objects: list[Literal["Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole"]] = [
+        "Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole"]
+
+    @property
+    def system_key(self) -> str:
+        return f"salesforce:{self.org_id}"
+
+
+class MdmSource(_Source):
+    type: Literal["mdm"]
+    path: str
+
+
+Source = Annotated[Union[MarketoSource, SalesforceSource, MdmSource], Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- segments
+
+
+class Comparison(_Model):
+    op: str
+    value: Any = None
+
+    @field_validator("op")
+    @classmethod
+    def _known_op(cls, op: str) -> str:
+        if op not in OPERATORS:
+            raise ValueError(f"unknown operator {op!r}; use one of {sorted(OPERATORS)}")
+        return op
+
+    @model_validator(mode="after")
+    def _value_shape(self) -> "Comparison":
+        arity = OPERATORS[self.op]
+        if arity == "none" and self.value is not None:
+            raise ValueError(f"operator {self.op!r} takes no value")
+        if arity == "one" and (self.value is None or isinstance(self.value, (list, dict))):
+            raise ValueError(f"operator {self.op!r} needs one scalar value")
+        if arity == "list":
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"operator {self.op!r} needs a non-empty list of values")
+            if len(self.value) > MAX_VALUES_PER_CONDITION:
+                raise ValueError(
+                    f"{len(self.value)} values in one condition; at most {MAX_VALUES_PER_CONDITION}"
+                )
+        return self
+
+
+class AttributeCondition(Comparison):
+    name: str
+
+
+class FieldCondition(Comparison):
+    field: str
+
+    @field_validator("field")
+    @classmethod
+    def _known_field(cls, name: str) -> str:
+        if name not in EVENT_FIELDS:
+            raise ValueError(f"unknown event field {name!r}; use one of {sorted(EVENT_FIELDS)}")
+        return name
+
+
+class OpportunityAggregate(Comparison):
+    """An aggregate over the opportunities of the person's (stitched) accounts."""
+
+    aggregate: Literal["sum", "count", "max"]
+    field: Literal["amount"] | None = None
+    won: bool | None = None
+    closed: bool | None = None
+    stages: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _field_needed(self) -> "OpportunityAggregate":
+        if self.aggregate in ("sum", "max") and self.field is None:
+            raise ValueError(f"aggregate {self.aggregate!r} needs a field (amount)")
+        return self
+
+
+class AccountCondition(_Model):
+    attribute: AttributeCondition | None = None
+    opportunities: OpportunityAggregate | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "AccountCondition":
+        if (self.attribute is None) == (self.opportunities is None):
+            raise ValueError("an account condition has exactly one of: attribute, opportunities")
+        if self.attribute is not None and self.attribute.name not in ACCOUNT_ATTRIBUTES:
+            raise ValueError(
+                f"unknown account attribute {self.attribute.name!r}; "
+                f"use one of {sorted(ACCOUNT_ATTRIBUTES)}"
+            )
+        return self
+
+
+class Window(_Model):
+    days: int | None = Field(default=None, gt=0, le=3650)
+    hours: int | None = Field(default=None, gt=0, le=87600)
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> "Window":
+        if (self.days is None) == (self.hours is None):
+            raise ValueError("a window has exactly one of: days, hours")
+        return self
+
+    @property
+    def hours_total(self) -> int:
+        return self.hours if self.hours is not None else self.days * 24
+
+
+class EventCount(_Model):
+    op: Literal["gte", "gt", "eq", "lte", "lt"] = "gte"
+    value: int = Field(default=1, ge=0)
+
+
+class EventCondition(_Model):
+    type: str
+    where: list[FieldCondition] = Field(default_factory=list)
+    within: Window
+    count: EventCount = EventCount()
+
+
+class Condition(_Model):
+    all_: list["Condition"] | None = Field(default=None, alias="all", min_length=1)
+    any_: list["Condition"] | None = Field(default=None, alias="any", min_length=1)
+    not_: "Condition | None" = Field(default=None, alias="not")
+    attribute: AttributeCondition | None = None
+    account: AccountCondition | None = None
+    event: EventCondition | None = None
+    in_segment: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Condition":
+        present = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(present) != 1:
+            keys = "all, any, not, attribute, account, event, in_segment"
+            raise ValueError(f"a condition has exactly one of: {keys} (found {len(present)})")
+        if self.attribute is not None and self.attribute.name not in PERSON_ATTRIBUTES:
+            raise ValueError(
+                f"unknown person attribute {self.attribute.name!r}; "
+                f"use one of {sorted(PERSON_ATTRIBUTES)}"
+            )
+        return self
+
+
+class Segment(_Model):
+    id: str = Field(pattern=NAME)
+    name: str
+    description: str = ""
+    platform_instance: str
+    sandbox: str
+    audience: Literal["person"] = "person"
+    mode: Literal["batch", "streaming"] = "batch"
+    where: Condition
+
+
+# --------------------------------------------------------------------------- destinations
+
+
+class AttributeMapping(_Model):
+    source: str
+    target: str
+
+    @field_validator("source")
+    @classmethod
+    def _known_attribute(cls, name: str) -> str:
+        if name not in PERSON_ATTRIBUTES:
+            raise ValueError(f"unknown profile attribute {name!r}; use one of {sorted(PERSON_ATTRIBUTES)}")
+        return name
+
+
+class StaticListAudience(_Model):
+    segment: str
+    static_list_id: int = Field(gt=0)
+
+
+class MarketoDestination(_Model):
+    id: str = Field(pattern=NAME)
+    type: Literal["marketo"]
+    munchkin_id: str = Field(pattern=r"^\d{3}-[A-Z]{3}-\d{3}$")
+    conn_id: str
+    platform_instance: str
+    sandbox: str
+    audiences: list[StaticListAudience] = Field(min_length=1)
+    mapping: list[AttributeMapping] = Field(default_factory=list)
+
+
+Destination = Annotated[Union[MarketoDestination], Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- the whole file
+
+
+class Sandbox(_Model):
+    platform_instance: str
+    name: str
+
+    @property
+    def schema(self) -> str:
+        """The warehouse schema that isolates this sandbox: no query crosses sandboxes."""
+        return f"cdp_{self.platform_instance}_{self.name}"
+
+
+class CdpConfig(_Model):
+    platform_instances: list[PlatformInstance] = Field(min_length=1)
+    sources: list[Source] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
+    destinations: list[Destination] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> "CdpConfig":
+        sandboxes = {(p.id, s) for p in self.platform_instances for s in p.sandboxes}
+        for kind, items in (("sources", self.sources), ("segments", self.segments),
+                            ("destinations", self.destinations)):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.id in seen:
+                    raise ValueError(f"{kind}[{i}].id: duplicate id {item.id!r}")
+                seen.add(item.id)
+        for i, source in enumerate(self.sources):
+            for j, feed in enumerate(source.feeds):
+                if (feed.platform_instance, feed.sandbox) not in sandboxes:
+                    raise ValueError(
+                        f"sources[{i}].feeds[{j}]: sandbox {feed.platform_instance}/{feed.sandbox} "
+                        "is not declared under platform_instances"
+                    )
+        segments = {s.id: s for s in self.segments}
+        for i, seg in enumerate(self.segments):
+            if (seg.platform_instance, seg.sandbox) not in sandboxes:
+                raise ValueError(
+                    f"segments[{i}] ({seg.id}): sandbox {seg.platform_instance}/{seg.sandbox} "
+                    "is not declared under platform_instances"
+                )
+        for i, dest in enumerate(self.destinations):
+            for j, aud in enumerate(dest.audiences):
+                seg = segments.get(aud.segment)
+                if seg is None:
+                    raise ValueError(f"destinations[{i}].audiences[{j}].segment: unknown segment {aud.segment!r}")
+                if (seg.platform_instance, seg.sandbox) != (dest.platform_instance, dest.sandbox):
+                    raise ValueError(
+                        f"destinations[{i}].audiences[{j}]: segment {aud.segment!r} lives in "
+                        f"{seg.platform_instance}/{seg.sandbox}, the destination in "
+                        f"{dest.platform_instance}/{dest.sandbox}"
+                    )
+        return self
+
+    # Convenience views used by DAG factories and tasks.
+    def sandboxes(self) -> list[Sandbox]:
+        return [Sandbox(platform_instance=p.id, name=s) for p in self.platform_instances for s in p.sandboxes]
+
+    def source(self, source_id: str) -> MarketoSource | SalesforceSource | MdmSource:
+        return next(s for s in self.sources if s.id == source_id)
+
+    def segment(self, segment_id: str) -> Segment:
+        return next(s for s in self.segments if s.id == segment_id)
+
+    def destination(self, destination_id: str) -> MarketoDestination:
+        return next(d for d in self.destinations if d.id == destination_id)
+
+    def sandbox_of(self, item: Segment | MarketoDestination) -> Sandbox:
+        return Sandbox(platform_instance=item.platform_instance, name=item.sandbox)
+
+    def sandboxes_fed_by(self, source_id: str) -> list[Sandbox]:
+        return [Sandbox(platform_instance=f.platform_instance, name=f.sandbox)
+                for f in self.source(source_id).feeds]
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(node: Any) -> Any:
+    """Replace ${VAR} / ${VAR:-default} in string values (not in comments or keys)."""
+    if isinstance(node, dict):
+        return {key: _expand_env(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(value) for value in node]
+    if not isinstance(node, str):
+        return node
+
+    def replace(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name, default)
+        if value is None:
+            raise ConfigError(f"environment variable {name} is referenced by the configuration but not set")
+        return value
+
+    return _ENV.sub(replace, node)
+
+
+def _location(loc: tuple, data: Any) -> str:
+    """('segments', 0, 'where', 'all', 1) -> 'segments[0] (high_value...).where.all[1]'."""
+    out, node = "", data
+    for part in loc:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            out += f"[{part}]"
+            if isinstance(node, dict) and "id" in node and out.count("[") == 1:
+                out += f" ({node['id']})"
+            continue
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue  # the tag of a discriminated union (e.g. 'marketo'), not a YAML key
+        out += f".{part}" if out else part
+        node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def parse_config(data: Any, origin: str = "<config>") -> CdpConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the configuration must be a mapping")
+    from b2b_cdp.segments import check_segments  # segments builds on these models
+
+    try:
+        cfg = CdpConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = _location(tuple(err["loc"]), data) or "(top level)"
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (check the spelling)"
+            lines.append(f"  {where}: {message}")
+        raise ConfigError(f"{origin} is not a valid configuration:\n" + "\n".join(lines)) from None
+    try:
+        check_segments(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin} is not a valid configuration:\n  {exc}") from None
+    return cfg
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("CDP_CONFIG", DEFAULT_CONFIG_PATH))
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime: float, env_key: str) -> CdpConfig:
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = _expand_env(yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, origin=path)
+
+
+def load_config(path: str | Path | None = None) -> CdpConfig:
+    """Load and validate the configuration (cached per file version and environment)."""
+    path = Path(path) if path else config_path()
+    if not path.exists():
+        raise ConfigError(f"configuration file not found: {path} (set CDP_CONFIG to point at yours)")
+    env_key = "|".join(f"{m.group(1)}={os.environ.get(m.group(1), '')}"
+                       for m in _ENV.finditer(path.read_text(encoding="utf-8")))
+    return _load(str(path), path.stat().st_mtime, env_key)

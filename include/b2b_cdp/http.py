@@ -1,0 +1,73 @@
+"""The one HTTP policy every connector uses: timeouts, retries with backoff and jitter, call counts.
+
+API-specific clients decide which answers are retryable (Marketo reports errors inside HTTP 200
+bodies); this module owns how long to wait and how many times to try.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import requests
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class RetryableError(Exception):
+    """An answer worth trying again after a pause (rate limit, transient fault)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class HttpPolicy:
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    max_attempts: int = 6
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    session: requests.Session = field(default_factory=requests.Session)
+    calls: int = 0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with full jitter; a server's Retry-After wins when longer."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        wait = random.uniform(0, ceiling)
+        return max(wait, retry_after or 0.0)
+
+    def request(self, method: str, url: str, *, check: Callable[[requests.Response], Any] | None = None,
+                **kwargs) -> Any:
+        """Send a request, retrying transient failures; `check` turns a response into a result
+        or raises RetryableError to try again."""
+        kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                self.calls += 1
+                response = self.session.request(method, url, **kwargs)
+                if response.status_code in RETRYABLE_STATUS:
+                    retry_after = response.headers.get("Retry-After")
+                    raise RetryableError(f"HTTP {response.status_code} from {_path(url)}",
+                                         float(retry_after) if retry_after and retry_after.isdigit() else None)
+                return check(response) if check else response
+            except (requests.ConnectionError, requests.Timeout, RetryableError) as exc:
+                if attempt == self.max_attempts:
+                    raise
+                wait = self.delay(attempt, getattr(exc, "retry_after", None))
+                log.warning("%s %s failed (%s); retry %d/%d in %.1fs", method, _path(url), exc,
+                            attempt, self.max_attempts - 1, wait)
+                self.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+def _path(url: str) -> str:
+    """The URL without its query string, which may carry credentials."""
+    return url.split("?", 1)[0]

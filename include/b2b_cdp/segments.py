@@ -1,0 +1,220 @@
+"""Segment definitions (declarative YAML) compiled to set-based SQL, and their evaluation.
+
+The compiler assembles the fragments in sql/segments/ around bound parameters: values from the
+configuration are never formatted into SQL; only whitelisted column names and operator symbols are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from b2b_cdp import warehouse
+from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, PERSON_ATTRIBUTES
+from b2b_cdp.config import (AccountCondition, CdpConfig, Comparison, Condition, ConfigError,
+                            EventCondition, OpportunityAggregate, Sandbox, Segment)
+
+log = logging.getLogger(__name__)
+
+STREAMING_MAX_WINDOW_HOURS = 24
+SYMBOLS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+@dataclass
+class CompiledSegment:
+    segment_id: str
+    sql: str
+    params: dict[str, Any]
+    mode: str
+    definition_hash: str
+    depends_on: set[str] = field(default_factory=set)
+
+
+def _fragment(name: str, **parts: str) -> str:
+    return warehouse.sql_file(f"segments/{name}").strip().format(**parts)
+
+
+def _like_pattern(value: str, op: str) -> str:
+    escaped = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"contains": f"%{escaped}%", "starts_with": f"{escaped}%", "ends_with": f"%{escaped}"}[op]
+
+
+class _Compiler:
+    def __init__(self, segment: Segment):
+        self.segment = segment
+        self.params: dict[str, Any] = {}
+        self.depends_on: set[str] = set()
+
+    def bind(self, value: Any) -> str:
+        name = f"v{len(self.params)}"
+        self.params[name] = value
+        return f"%({name})s"
+
+    def comparison(self, cond: Comparison, column_sql: str) -> str:
+        """`column_sql <op> <bound value>`; the column is ours, the value always a parameter."""
+        op = cond.op
+        if op in SYMBOLS:
+            return f"{column_sql} {SYMBOLS[op]} {self.bind(cond.value)}"
+        if op in ("contains", "starts_with", "ends_with"):
+            return f"{column_sql} ILIKE {self.bind(_like_pattern(cond.value, op))}"
+        if op == "in":
+            return f"{column_sql} = ANY({self.bind(list(cond.value))})"
+        if op == "not_in":
+            return f"NOT ({column_sql} = ANY({self.bind(list(cond.value))}))"
+        if op == "exists":
+            return f"{column_sql} IS NOT NULL"
+        if op == "not_exists":
+            return f"{column_sql} IS NULL"
+        raise ValueError(f"unsupported operator {op!r}")
+
+    def condition(self, cond: Condition) -> str:
+        if cond.all_ is not None:
+            return "(" + " AND ".join(self.condition(c) for c in cond.all_) + ")"
+        if cond.any_ is not None:
+            return "(" + " OR ".join(self.condition(c) for c in cond.any_) + ")"
+        if cond.not_ is not None:
+            return f"NOT {self.condition(cond.not_)}"
+        if cond.attribute is not None:
+            assert cond.attribute.name in PERSON_ATTRIBUTES
+            return _fragment("person_attribute", column=cond.attribute.name,
+                             comparison=self.comparison(cond.attribute, "").strip())
+        if cond.account is not None:
+            return self.account(cond.account)
+        if cond.event is not None:
+            return self.event(cond.event)
+        self.depends_on.add(cond.in_segment)
+        return _fragment("in_segment", segment_id=self.bind(cond.in_segment))
+
+    def account(self, cond: AccountCondition) -> str:
+        if cond.attribute is not None:
+            assert cond.attribute.name in ACCOUNT_ATTRIBUTES
+            return _fragment("account_attribute", column=cond.attribute.name,
+                             comparison=self.comparison(cond.attribute, "").strip())
+        agg: OpportunityAggregate = cond.opportunities
+        filters = ["true"]
+        if agg.won is not None:
+            filters.append(f"o.is_won = {self.bind(agg.won)}")
+        if agg.closed is not None:
+            filters.append(f"o.is_closed = {self.bind(agg.closed)}")
+        if agg.stages:
+            filters.append(f"o.stage = ANY({self.bind(list(agg.stages))})")
+        aggregate = {"sum": "coalesce(sum(o.amount), 0)", "max": "coalesce(max(o.amount), 0)",
+                     "count": "count(o.opportunity_key)"}[agg.aggregate]
+        return _fragment("opportunity_aggregate", opportunity_filter=" AND ".join(filters),
+                         aggregate=aggregate, comparison=self.comparison(agg, "").strip())
+
+    def event(self, cond: EventCondition) -> str:
+        filters = [self.comparison(f, f"e.{f.field}") for f in cond.where] or ["true"]
+        parts = dict(event_type=self.bind(cond.type), window_hours=self.bind(cond.within.hours_total),
+                     event_filter=" AND ".join(filters))
+        if cond.count.op == "gte" and cond.count.value == 1:
+            return _fragment("event_exists", **parts)
+        count = Comparison(op=cond.count.op, value=cond.count.value)
+        return _fragment("event_count", comparison=self.comparison(count, "").strip(), **parts)
+
+
+def _walk(cond: Condition):
+    yield cond
+    for child in (cond.all_ or []) + (cond.any_ or []) + ([cond.not_] if cond.not_ else []):
+        yield from _walk(child)
+
+
+def streaming_ineligibility(segment: Segment) -> str | None:
+    """Why a segment cannot be evaluated continuously, or None when it can: streaming covers people
+    and their events within windows under 24 hours; accounts and opportunities are batch only."""
+    for cond in _walk(segment.where):
+        if cond.account is not None:
+            return "it reads accounts or opportunities (multi-entity), which are evaluated in batch once a day"
+        if cond.event is not None and cond.event.within.hours_total >= STREAMING_MAX_WINDOW_HOURS:
+            return (f"its event window ({cond.event.within.hours_total} h) is not under "
+                    f"{STREAMING_MAX_WINDOW_HOURS} h")
+    return None
+
+
+def definition_hash(segment: Segment) -> str:
+    body = json.dumps(segment.where.model_dump(by_alias=True, exclude_none=True), sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def compile_segment(segment: Segment) -> CompiledSegment:
+    compiler = _Compiler(segment)
+    condition = compiler.condition(segment.where)
+    statement = _fragment("select_members", condition=condition)
+    return CompiledSegment(segment.id, statement, compiler.params, segment.mode,
+                           definition_hash(segment), compiler.depends_on)
+
+
+def check_segments(cfg: CdpConfig) -> None:
+    """Refuse streaming segments that are not eligible, unknown or cross-sandbox references and cycles."""
+    by_id = {s.id: (i, s) for i, s in enumerate(cfg.segments)}
+    for i, segment in enumerate(cfg.segments):
+        where = f"segments[{i}] ({segment.id})"
+        if segment.mode == "streaming":
+            reason = streaming_ineligibility(segment)
+            if reason:
+                raise ConfigError(f"{where}.mode: declared streaming, but {reason}; declare it batch, "
+                                  "or move the multi-entity part into a batch segment and use in_segment")
+        for cond in _walk(segment.where):
+            if cond.in_segment is None:
+                continue
+            if cond.in_segment not in by_id:
+                raise ConfigError(f"{where}.where: in_segment {cond.in_segment!r} is not a declared segment")
+            other = by_id[cond.in_segment][1]
+            if cfg.sandbox_of(other) != cfg.sandbox_of(segment):
+                raise ConfigError(f"{where}.where: in_segment {cond.in_segment!r} lives in another sandbox")
+    evaluation_order(cfg.segments)
+
+
+def evaluation_order(segments: list[Segment]) -> list[Segment]:
+    """Segments ordered so that every in_segment input is evaluated before its readers."""
+    by_id = {s.id: s for s in segments}
+    deps = {s.id: {c.in_segment for c in _walk(s.where) if c.in_segment} & set(by_id) for s in segments}
+    ordered, done, visiting = [], set(), set()
+
+    def visit(segment_id: str, chain: list[str]) -> None:
+        if segment_id in done:
+            return
+        if segment_id in visiting:
+            raise ConfigError("segments: in_segment cycle " + " -> ".join(chain + [segment_id]))
+        visiting.add(segment_id)
+        for dep in sorted(deps[segment_id]):
+            visit(dep, chain + [segment_id])
+        visiting.discard(segment_id)
+        done.add(segment_id)
+        ordered.append(by_id[segment_id])
+
+    for segment in segments:
+        visit(segment.id, [])
+    return ordered
+
+
+def evaluate_sandbox(cfg: CdpConfig, sandbox: Sandbox, *, as_of: datetime, run_id: str,
+                     modes: tuple[str, ...] = ("batch",)) -> dict[str, dict[str, int]]:
+    """Evaluate every segment of a sandbox at `as_of` in one transaction; returns counts per segment."""
+    segments = [s for s in evaluation_order(cfg.segments)
+                if cfg.sandbox_of(s) == sandbox and s.mode in modes]
+    results: dict[str, dict[str, int]] = {}
+    with warehouse.connect(sandbox) as conn:
+        warehouse.run(conn, "segments/stage_candidates").close()
+        for segment in segments:
+            compiled = compile_segment(segment)
+            keys = {"segment_id": segment.id, "as_of": as_of}
+            with conn.cursor() as cur:
+                cur.execute(_fragment("insert_candidates", members=compiled.sql),
+                            {**compiled.params, **keys})
+            with warehouse.run(conn, "segments/close_exited", keys) as cur:
+                exited = cur.rowcount
+            with warehouse.run(conn, "segments/open_entered", keys) as cur:
+                entered = cur.rowcount
+            warehouse.run(conn, "segments/record_evaluation", {
+                **keys, "mode": segment.mode, "definition_hash": compiled.definition_hash,
+                "entered": entered, "exited": exited, "run_id": run_id}).close()
+            members = len(warehouse.fetch_all(conn, "segments/current_member_emails", keys))
+            results[segment.id] = {"members": members, "entered": entered, "exited": exited}
+            log.info("Segment %s at %s: %d members (+%d, -%d)", segment.id, as_of.isoformat(),
+                     members, entered, exited)
+    return results

@@ -1,0 +1,125 @@
+"""The warehouse: one SQL runner, one COPY loader, numbered migrations.
+
+The warehouse is reached only through the Airflow connection `cdp_warehouse` (PostgresHook). Every
+statement lives in sql/; values are always bound parameters. Each sandbox is one schema, selected
+with search_path, so the SQL files name tables without a schema and no query crosses sandboxes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import psycopg
+from psycopg import sql
+
+from b2b_cdp.config import PROJECT_ROOT, Sandbox
+
+WAREHOUSE_CONN_ID = "cdp_warehouse"
+SQL_DIR = PROJECT_ROOT / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=None)
+def sql_file(name: str) -> str:
+    """The text of sql/<name>.sql."""
+    path = SQL_DIR / f"{name}.sql"
+    if not path.exists():
+        raise FileNotFoundError(f"no SQL file {path.relative_to(PROJECT_ROOT)}")
+    return path.read_text(encoding="utf-8")
+
+
+def _hook():
+    # Imported lazily: the provider pulls in Airflow, which plain library users may not need.
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID)
+
+
+@contextmanager
+def connect(sandbox: Sandbox | None = None) -> Iterator[psycopg.Connection]:
+    """One transaction on the warehouse, scoped to a sandbox's schema; commits on success."""
+    conn = _hook().get_conn()
+    try:
+        conn.autocommit = False
+        if sandbox is not None:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(sandbox.schema)))
+        yield conn
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def run(conn: psycopg.Connection, name: str, params: dict[str, Any] | None = None,
+        identifiers: dict[str, str] | None = None) -> psycopg.Cursor:
+    """Execute sql/<name>.sql with bound parameters; {identifiers} are quoted as SQL identifiers."""
+    statement: Any = sql_file(name)
+    if identifiers:
+        statement = sql.SQL(statement).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
+    cur = conn.cursor()
+    # Without parameters psycopg sends the text as is, so a file may hold several statements.
+    cur.execute(statement, params if params else None)
+    return cur
+
+
+def fetch_all(conn: psycopg.Connection, name: str, params: dict[str, Any] | None = None) -> list[tuple]:
+    with run(conn, name, params) as cur:
+        return cur.fetchall()
+
+
+def copy_rows(conn: psycopg.Connection, table: str, columns: list[str], rows: Iterable[tuple]) -> int:
+    """Stream rows into a table with COPY (never materialising them); returns the row count."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+    count = 0
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def land_raw(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str,
+             extracted_at: str, records: Iterable[tuple[str, dict]]) -> int:
+    """Land (source_key, record) pairs in a raw table as one idempotent batch.
+
+    Re-running the same batch replaces it, so a retried task leaves the lake as one run would.
+    """
+    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"table": table}).close()
+    rows = ((key, instance, batch_id, extracted_at, json.dumps(record, separators=(",", ":")))
+            for key, record in records)
+    return copy_rows(conn, table, ["_source_key", "_instance", "_batch_id", "_extracted_at", "_record"], rows)
+
+
+def migrate(sandbox: Sandbox) -> list[str]:
+    """Apply the numbered migrations in sql/migrations to a sandbox's schema; returns those applied."""
+    applied: list[str] = []
+    with connect() as conn:
+        with conn.cursor() as cur:
+            # One migrator at a time per schema, whichever process gets there first.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (sandbox.schema,))
+            cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(sandbox.schema)))
+            cur.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(sandbox.schema)))
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                        "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT clock_timestamp())")
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in cur.fetchall()}
+            for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+                if path.stem in done:
+                    continue
+                cur.execute(path.read_text(encoding="utf-8"))
+                cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
+                applied.append(path.stem)
+    if applied:
+        log.info("Migrated schema %s: %s", sandbox.schema, ", ".join(applied))
+    return applied

@@ -1,0 +1,3 @@
+SELECT person_id, member_key
+FROM activation_state
+WHERE destination_id = %(destination_id)s AND audience_key = %(audience_key)s

@@ -1,0 +1,1 @@
+SELECT (SELECT count(*) FROM profile_person), (SELECT count(*) FROM profile_account)

@@ -1,0 +1,19 @@
+-- Marketo companies -> core_account (sourceKey <id>.mkto_org@<munchkinId>.Marketo).
+INSERT INTO core_account AS c (source_key, system, instance, crm_key, name, website, industry,
+                               annual_revenue, employees, updated_at, is_deleted, extracted_at)
+SELECT DISTINCT ON (r._source_key)
+       r._source_key, 'Marketo', r._instance,
+       CASE WHEN %(crm_org)s::text IS NOT NULL AND r._record->>'externalCompanyId' IS NOT NULL
+            THEN r._record->>'externalCompanyId' || '@' || %(crm_org)s || '.Salesforce' END,
+       r._record->>'company', r._record->>'website', r._record->>'industry',
+       (r._record->>'annualRevenue')::numeric, (r._record->>'numberOfEmployees')::integer,
+       (r._record->>'updatedAt')::timestamptz, false, r._extracted_at
+FROM raw_marketo_companies r
+WHERE r._instance = %(instance)s
+ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC
+ON CONFLICT (source_key) DO UPDATE
+SET crm_key = EXCLUDED.crm_key, name = EXCLUDED.name, website = EXCLUDED.website,
+    industry = EXCLUDED.industry, annual_revenue = EXCLUDED.annual_revenue,
+    employees = EXCLUDED.employees, updated_at = EXCLUDED.updated_at,
+    is_deleted = EXCLUDED.is_deleted, extracted_at = EXCLUDED.extracted_at
+WHERE c.extracted_at <= EXCLUDED.extracted_at

@@ -1,0 +1,28 @@
+-- Marketo leads -> core_person. On CRM-synced instances the lead carries its CRM contact/lead and
+-- account ids, which become CRM sourceKeys (<id>@<orgId>.Salesforce) for stitching.
+INSERT INTO core_person AS c (source_key, system, instance, record_type, email, first_name, last_name,
+                              title, company, unsubscribed, crm_key, account_key, created_at, updated_at,
+                              is_deleted, extracted_at)
+SELECT DISTINCT ON (r._source_key)
+       r._source_key, 'Marketo', r._instance, 'lead',
+       r._record->>'email', r._record->>'firstName', r._record->>'lastName',
+       r._record->>'title', r._record->>'company',
+       coalesce((r._record->>'unsubscribed')::boolean, false),
+       CASE WHEN %(crm_org)s::text IS NOT NULL
+             AND coalesce(r._record->>'sfdcContactId', r._record->>'sfdcLeadId') IS NOT NULL
+            THEN coalesce(r._record->>'sfdcContactId', r._record->>'sfdcLeadId') || '@' || %(crm_org)s || '.Salesforce'
+       END,
+       CASE WHEN %(crm_org)s::text IS NOT NULL AND r._record->>'sfdcAccountId' IS NOT NULL
+            THEN r._record->>'sfdcAccountId' || '@' || %(crm_org)s || '.Salesforce'
+       END,
+       (r._record->>'createdAt')::timestamptz, (r._record->>'updatedAt')::timestamptz,
+       false, r._extracted_at
+FROM raw_marketo_leads r
+WHERE r._instance = %(instance)s
+ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC
+ON CONFLICT (source_key) DO UPDATE
+SET email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+    title = EXCLUDED.title, company = EXCLUDED.company, unsubscribed = EXCLUDED.unsubscribed,
+    crm_key = EXCLUDED.crm_key, account_key = EXCLUDED.account_key, created_at = EXCLUDED.created_at,
+    updated_at = EXCLUDED.updated_at, is_deleted = EXCLUDED.is_deleted, extracted_at = EXCLUDED.extracted_at
+WHERE c.extracted_at <= EXCLUDED.extracted_at

@@ -1,0 +1,16 @@
+INSERT INTO core_account AS c (source_key, system, instance, crm_key, name, website, industry,
+                               annual_revenue, employees, updated_at, is_deleted, extracted_at)
+SELECT DISTINCT ON (r._source_key)
+       r._source_key, 'Salesforce', r._instance, r._source_key,
+       r._record->>'Name', r._record->>'Website', r._record->>'Industry',
+       (r._record->>'AnnualRevenue')::numeric, (r._record->>'NumberOfEmployees')::integer,
+       (r._record->>'SystemModstamp')::timestamptz, coalesce((r._record->>'IsDeleted')::boolean, false),
+       r._extracted_at
+FROM raw_salesforce_account r
+WHERE r._instance = %(instance)s
+ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC
+ON CONFLICT (source_key) DO UPDATE
+SET name = EXCLUDED.name, website = EXCLUDED.website, industry = EXCLUDED.industry,
+    annual_revenue = EXCLUDED.annual_revenue, employees = EXCLUDED.employees,
+    updated_at = EXCLUDED.updated_at, is_deleted = EXCLUDED.is_deleted, extracted_at = EXCLUDED.extracted_at
+WHERE c.extracted_at <= EXCLUDED.extracted_at

@@ -1,0 +1,19 @@
+INSERT INTO core_opportunity AS c (source_key, system, instance, crm_key, account_key, name, amount,
+                                   is_closed, is_won, stage, close_date, updated_at, is_deleted, extracted_at)
+SELECT DISTINCT ON (r._source_key)
+       r._source_key, 'Salesforce', r._instance, r._source_key,
+       CASE WHEN r._record->>'AccountId' IS NOT NULL
+            THEN (r._record->>'AccountId') || '@' || r._instance || '.Salesforce' END,
+       r._record->>'Name', (r._record->>'Amount')::numeric,
+       (r._record->>'IsClosed')::boolean, (r._record->>'IsWon')::boolean, r._record->>'StageName',
+       (r._record->>'CloseDate')::date, (r._record->>'SystemModstamp')::timestamptz,
+       coalesce((r._record->>'IsDeleted')::boolean, false), r._extracted_at
+FROM raw_salesforce_opportunity r
+WHERE r._instance = %(instance)s
+ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC
+ON CONFLICT (source_key) DO UPDATE
+SET account_key = EXCLUDED.account_key, name = EXCLUDED.name, amount = EXCLUDED.amount,
+    is_closed = EXCLUDED.is_closed, is_won = EXCLUDED.is_won, stage = EXCLUDED.stage,
+    close_date = EXCLUDED.close_date, updated_at = EXCLUDED.updated_at,
+    is_deleted = EXCLUDED.is_deleted, extracted_at = EXCLUDED.extracted_at
+WHERE c.extracted_at <= EXCLUDED.extracted_at

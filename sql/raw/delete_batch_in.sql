@@ -1,0 +1,1 @@
+DELETE FROM {schema}.{table} WHERE _batch_id = %(batch_id)s
