@@ -22,7 +22,7 @@ log = logging.getLogger("b2b_cdp.demo")
 DEFAULT_SCENARIO = PROJECT_ROOT / "include" / "scenarios" / "bodea.yaml"
 BUILD_DIR = PROJECT_ROOT / "build"
 # Emulators finish a bulk job within a few status polls; no need to wait a minute between them.
-EMULATOR_CONNECTION_EXTRA = {"bulk_poll_seconds": 0.05}
+EMULATOR_CONNECTION_EXTRA = {"bulk_poll_seconds": 0.01}
 
 
 def state_dir_for(scenario: Path) -> Path:
@@ -92,7 +92,8 @@ def build_report(scenario: Path, clock: datetime, run_ids: dict[str, str]) -> di
     from b2b_cdp.ops import latest_checkpoints
 
     cfg = load_config()
-    report: dict = {"scenario": str(scenario), "clock": clock.isoformat().replace("+00:00", "Z"),
+    shown = scenario.relative_to(PROJECT_ROOT) if scenario.is_relative_to(PROJECT_ROOT) else scenario
+    report: dict = {"scenario": str(shown), "clock": clock.isoformat().replace("+00:00", "Z"),
                     "profiles": {"persons": 0, "accounts": 0}, "segments": {}, "destinations": {},
                     "checkpoints": {}}
     for sandbox in cfg.sandboxes():

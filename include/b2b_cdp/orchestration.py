@@ -46,7 +46,7 @@ def run_time(context: dict) -> datetime:
 @task(retries=0)
 def check_guardrails(**context) -> dict[str, bool]:
     """Run the configuration checkpoints (GX) before any data moves; record and enforce them."""
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from b2b_cdp import guardrails, warehouse
     from b2b_cdp.ops import record_checkpoints

@@ -7,8 +7,8 @@ transient codes are retried with backoff, everything else is raised as MarketoEr
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import logging
 import time
 from typing import Any, Iterable, Iterator
@@ -35,6 +35,21 @@ class MarketoError(RuntimeError):
 
 class _TokenRejected(Exception):
     pass
+
+
+def _text_lines(response: requests.Response, chunk_size: int = 1 << 16) -> Iterator[str]:
+    """Stream a response body as text lines with their line ends kept (csv needs them to read
+    quoted cells spanning lines); never holds more than one chunk."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    for chunk in response.iter_content(chunk_size=chunk_size):
+        pending += decoder.decode(chunk)
+        lines = pending.splitlines(keepends=True)
+        pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+        yield from lines
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
 
 
 def chunks(items: list, size: int = BATCH_SIZE) -> Iterator[list]:
@@ -147,9 +162,7 @@ class MarketoClient:
         if response.status_code != 200:
             raise MarketoError(str(response.status_code), "export file not available", f"/bulk/v1/{obj}")
         with response:
-            response.raw.decode_content = True
-            reader = csv.DictReader(io.TextIOWrapper(response.raw, encoding="utf-8", newline=""))
-            for row in reader:
+            for row in csv.DictReader(_text_lines(response)):
                 yield {k: (None if v == "null" else v) for k, v in row.items()}
 
     def list_members(self, list_id: int, fields: list[str] | None = None) -> Iterator[dict]:

@@ -1,0 +1,58 @@
+"""Date-time parsing and formatting shared by the emulators."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+# Marketo resets its daily quotas at midnight US Central (the docs say CST, a fixed offset).
+CENTRAL = timezone(timedelta(hours=-6), "CST")
+
+_OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def parse_datetime(value: str) -> datetime:
+    """Parse ISO-8601 as both APIs write it ('Z', '+0000', '+00:00', optional millis).
+
+    Naive values are taken as UTC so comparisons never mix naive and aware datetimes.
+    Raises ValueError on anything else.
+    """
+    if not isinstance(value, str) or "T" not in value:
+        raise ValueError(f"not an ISO-8601 date-time: {value!r}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    else:
+        text = _OFFSET_NO_COLON.sub(r"\1:\2", text)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def try_parse_datetime(value) -> datetime | None:
+    try:
+        return parse_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_date(value: str) -> date:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"not an ISO-8601 date: {value!r}")
+    return date.fromisoformat(value)
+
+
+def format_marketo(moment: datetime) -> str:
+    """Marketo writes date-times in UTC without milliseconds: 2026-11-20T12:00:00Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_salesforce(moment: datetime) -> str:
+    """Salesforce writes date-times as 2026-11-20T12:00:00.000+0000."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def central_day(moment: datetime) -> str:
+    return moment.astimezone(CENTRAL).date().isoformat()
