@@ -20,7 +20,7 @@ from b2b_cdp.config import PROJECT_ROOT
 log = logging.getLogger("b2b_cdp.demo")
 
 DEFAULT_SCENARIO = PROJECT_ROOT / "include" / "scenarios" / "bodea.yaml"
-BUILD_DIR = PROJECT_ROOT / "build"
+BUILD_DIR = Path(os.environ.get("CDP_BUILD_DIR", PROJECT_ROOT / "build"))
 # Emulators finish a bulk job within a few status polls; no need to wait a minute between them.
 EMULATOR_CONNECTION_EXTRA = {"bulk_poll_seconds": 0.01}
 
@@ -146,7 +146,7 @@ def run_demo(scenario: Path = DEFAULT_SCENARIO, report_path: Path | None = None)
     from b2b_cdp.embedded import start_embedded_warehouse, warehouse_configured
 
     if not warehouse_configured():
-        print(f"Starting the embedded warehouse in {state_dir.relative_to(PROJECT_ROOT)}/warehouse", flush=True)
+        print(f"Starting the embedded warehouse in {state_dir / 'warehouse'}", flush=True)
         start_embedded_warehouse(state_dir / "warehouse")
     with EmulatorFleet.from_scenario(scenario, state_dir=state_dir / "emulators") as fleet:
         print("Emulators: " + json.dumps(fleet.urls), flush=True)

@@ -120,3 +120,21 @@ def test_evaluation_uses_the_given_time_not_the_clock(sandbox, bodea_fleet):
     early = datetime(2026, 10, 20, tzinfo=timezone.utc)
     assert segments.evaluate_sandbox(cfg, sandbox, as_of=early, run_id="r")[
         "high_value_new_product_visitors"]["members"] == 0
+
+
+def test_each_deal_counts_once_per_account_whatever_the_person_relation(sandbox, bodea_fleet):
+    """p2 is related to Townsend both directly and through deal roles; Townsend's $1.1M must not
+    count twice (it would pass a $1.5M threshold if it did)."""
+    import yaml
+
+    from b2b_cdp.config import DEFAULT_CONFIG_PATH, parse_config
+
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["segments"][0]["where"]["all"][0]["account"]["opportunities"]["value"] = 1_500_000
+    ingest_everything("run-1")
+    identity.stitch(sandbox)
+    relations = one(sandbox, "SELECT DISTINCT relation FROM profile_person_account pa "
+                             "JOIN profile_person p USING (person_id) WHERE p.email = 'p2@townsend.com'")
+    assert sorted(r for r, in relations) == ["direct", "opportunity_role"]
+    result = segments.evaluate_sandbox(parse_config(raw), sandbox, as_of=CLOCK, run_id="r")
+    assert result["high_value_new_product_visitors"]["members"] == 0
