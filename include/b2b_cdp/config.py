@@ -30,6 +30,12 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used; the message names the YAML path."""
 
 
+def _known(name: str, catalog: dict, what: str) -> str:
+    if name not in catalog:
+        raise ValueError(f"unknown {what} {name!r}; use one of {sorted(catalog)}")
+    return name
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -133,9 +139,7 @@ class FieldCondition(Comparison):
     @field_validator("field")
     @classmethod
     def _known_field(cls, name: str) -> str:
-        if name not in EVENT_FIELDS:
-            raise ValueError(f"unknown event field {name!r}; use one of {sorted(EVENT_FIELDS)}")
-        return name
+        return _known(name, EVENT_FIELDS, "event field")
 
 
 class OpportunityAggregate(Comparison):
@@ -162,11 +166,8 @@ class AccountCondition(_Model):
     def _one_kind(self) -> "AccountCondition":
         if (self.attribute is None) == (self.opportunities is None):
             raise ValueError("an account condition has exactly one of: attribute, opportunities")
-        if self.attribute is not None and self.attribute.name not in ACCOUNT_ATTRIBUTES:
-            raise ValueError(
-                f"unknown account attribute {self.attribute.name!r}; "
-                f"use one of {sorted(ACCOUNT_ATTRIBUTES)}"
-            )
+        if self.attribute is not None:
+            _known(self.attribute.name, ACCOUNT_ATTRIBUTES, "account attribute")
         return self
 
 
@@ -212,11 +213,8 @@ class Condition(_Model):
         if len(present) != 1:
             keys = "all, any, not, attribute, account, event, in_segment"
             raise ValueError(f"a condition has exactly one of: {keys} (found {len(present)})")
-        if self.attribute is not None and self.attribute.name not in PERSON_ATTRIBUTES:
-            raise ValueError(
-                f"unknown person attribute {self.attribute.name!r}; "
-                f"use one of {sorted(PERSON_ATTRIBUTES)}"
-            )
+        if self.attribute is not None:
+            _known(self.attribute.name, PERSON_ATTRIBUTES, "person attribute")
         return self
 
 
@@ -241,9 +239,7 @@ class AttributeMapping(_Model):
     @field_validator("source")
     @classmethod
     def _known_attribute(cls, name: str) -> str:
-        if name not in PERSON_ATTRIBUTES:
-            raise ValueError(f"unknown profile attribute {name!r}; use one of {sorted(PERSON_ATTRIBUTES)}")
-        return name
+        return _known(name, PERSON_ATTRIBUTES, "profile attribute")
 
 
 class StaticListAudience(_Model):

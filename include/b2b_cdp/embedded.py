@@ -24,6 +24,9 @@ def start_embedded_warehouse(data_dir: Path, *, keep_running: bool = False) -> s
     """Start (or reuse) PostgreSQL in data_dir and point `cdp_warehouse` at it; returns the socket dir."""
     import pgserver
 
+    # pgserver narrates every pg_ctl call at INFO, including from its exit hook after logging
+    # has shut down; its warnings are what matter.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     key = str(data_dir)

@@ -57,6 +57,7 @@ def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, ex
     """Land a batch in every sandbox the source feeds: streamed once, copied to the other sandboxes."""
     sandboxes = cfg.sandboxes_fed_by(source_id)
     first = sandboxes[0]
+    calls_before = api_calls()  # the records are fetched while they stream into COPY
     with warehouse.connect(first) as conn:
         rows = warehouse.land_raw(conn, table, batch_id=batch_id, instance=_instance(cfg, source_id),
                                   extracted_at=extracted_at.isoformat(), records=records)
@@ -67,7 +68,7 @@ def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, ex
                 "target_schema": other.schema, "source_schema": first.schema, "table": table}).close()
         warehouse.run(conn, "ops/record_ingest_batch", {
             "batch_id": batch_id, "source_id": source_id, "object": obj, "rows": rows,
-            "api_calls": api_calls(), "extracted_at": extracted_at}).close()
+            "api_calls": api_calls() - calls_before, "extracted_at": extracted_at}).close()
     log.info("Landed %d %s rows from %s in %s (batch %s)", rows, obj, source_id,
              ", ".join(s.schema for s in sandboxes), batch_id)
     return rows

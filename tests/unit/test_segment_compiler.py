@@ -24,7 +24,7 @@ def test_the_seed_segment_compiles_to_one_set_based_statement():
         {"event": {"type": "Visit Webpage", "where": [{"field": "url", "op": "contains", "value": "new-product"}],
                    "within": {"days": 30}}}]}))
     sql = compiled.sql
-    assert sql.count("SELECT") == 3 and " AND " in sql
+    assert ";" not in sql and " AND " in sql  # one statement
     assert "sum(o.amount)" in sql and "profile_opportunity" in sql and "profile_event" in sql
     assert "%(as_of)s" in sql and "now()" not in sql.lower()
     assert set(compiled.params.values()) >= {True, 1000000, "%new-product%", "Visit Webpage", 720}

@@ -136,13 +136,17 @@ class MarketoClient:
             params = {"filterType": filter_type, "filterValues": ",".join(batch)}
             if fields:
                 params["fields"] = ",".join(fields)
-            while True:
-                body = self.call("GET", f"/rest/v1/{obj}.json", params=params)
-                yield from body.get("result", [])
-                token = body.get("nextPageToken")
-                if not token or not body.get("result"):
-                    break
-                params = {**params, "nextPageToken": token}
+            yield from self._pages(f"/rest/v1/{obj}.json", params)
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict]:
+        """Every result of a GET that pages with nextPageToken."""
+        while True:
+            body = self.call("GET", path, params=params)
+            yield from body.get("result", [])
+            token = body.get("nextPageToken")
+            if not token or not body.get("result"):
+                return
+            params = {**params, "nextPageToken": token}
 
     def bulk_export(self, obj: str, body: dict) -> Iterator[dict[str, str | None]]:
         """Run one bulk extract job and stream its CSV rows as dicts (`null` cells become None)."""
@@ -169,13 +173,7 @@ class MarketoClient:
         params: dict[str, Any] = {"batchSize": BATCH_SIZE}
         if fields:
             params["fields"] = ",".join(fields)
-        while True:
-            body = self.call("GET", f"/rest/v1/lists/{list_id}/leads.json", params=params)
-            yield from body.get("result", [])
-            token = body.get("nextPageToken")
-            if not token or not body.get("result"):
-                return
-            params["nextPageToken"] = token
+        yield from self._pages(f"/rest/v1/lists/{list_id}/leads.json", params)
 
     # ------------------------------------------------------------------ writes
     def change_list(self, list_id: int, lead_ids: list[int], *, remove: bool = False) -> list[dict]:
