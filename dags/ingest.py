@@ -7,13 +7,16 @@ the raw lake, normalises it into core and announces the core asset the identity 
 from airflow.sdk import dag, task
 
 from b2b_cdp.config import load_config
+from b2b_cdp.operators import MarketoBulkBackfillOperator
 from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, core_asset, run_time
 
 DOC = """
 ### Historical backfill of `{source_id}` ({type})
 
 Lands the source's records in the raw lake (one table per object, COPY, replaced per batch on
-re-run), then normalises them into core. Triggers `identity_stitching` through the asset
+re-run), then normalises them into core. Marketo bulk exports run in 31-day windows tracked in
+`ops_bulk_job`: a re-run resumes the same exports, and an exhausted daily export quota defers the
+task until the quota resets (progress and the predicted finish are in `ops_backfill_progress`). Triggers `identity_stitching` through the asset
 `cdp.core.{source_id}`. The backfill covers everything up to the run's logical date.
 """
 
@@ -22,16 +25,6 @@ def marketo_backfill(source):
     @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
          tags=["cdp", "ingest", "marketo"], doc_md=DOC.format(source_id=source.id, type="Marketo Engage"))
     def backfill():
-        @task
-        def land_leads(**context) -> int:
-            from b2b_cdp.ingest import land_marketo_bulk
-            return land_marketo_bulk(source.id, "leads", context["run_id"], run_time(context))
-
-        @task
-        def land_activities(**context) -> int:
-            from b2b_cdp.ingest import land_marketo_bulk
-            return land_marketo_bulk(source.id, "activities", context["run_id"], run_time(context))
-
         @task
         def land_activity_types(**context) -> int:
             from b2b_cdp.ingest import land_marketo_activity_types
@@ -47,7 +40,9 @@ def marketo_backfill(source):
             from b2b_cdp.ingest import normalize
             normalize(source.id)
 
-        leads, activities, types = land_leads(), land_activities(), land_activity_types()
+        leads = MarketoBulkBackfillOperator(task_id="land_leads", source_id=source.id, obj="leads")
+        activities = MarketoBulkBackfillOperator(task_id="land_activities", source_id=source.id, obj="activities")
+        types = land_activity_types()
         b2b_objects = land_companies_and_opportunities()  # queried by the account ids of the leads
         check_guardrails() >> [leads, activities, types]
         leads >> b2b_objects

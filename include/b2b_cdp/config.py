@@ -71,6 +71,8 @@ class MarketoSource(_Source):
     conn_id: str
     crm: CrmLink | None = None
     backfill_start: datetime
+    # The bulk export quota (shared by every export of the instance; 500 MB/day by default).
+    daily_export_quota_mb: int = Field(default=500, gt=0)
 
     @property
     def system_key(self) -> str:

@@ -48,7 +48,7 @@ def bulk_windows(start: datetime, end: datetime, size: timedelta = BULK_WINDOW) 
     return windows
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -84,34 +84,6 @@ def _instance(cfg: CdpConfig, source_id: str) -> str:
 
 
 # ---------------------------------------------------------------------------- Marketo
-
-
-def land_marketo_bulk(source_id: str, obj: str, run_id: str, until: datetime) -> int:
-    """Backfill leads or activities through Bulk Extract, one job per 31-day window."""
-    from b2b_cdp.sources.marketo import MarketoClient
-
-    cfg = load_config()
-    source: MarketoSource = cfg.source(source_id)
-    client = MarketoClient.from_connection(source.conn_id)
-    munchkin = source.munchkin_id
-    fields = None
-    if obj == "leads":
-        # Every field the instance exposes, so a new custom field lands without a code change.
-        fields = [f["rest"]["name"] for f in client.call("GET", "/rest/v1/leads/describe.json")["result"]
-                  if f.get("rest", {}).get("name")]
-    total = 0
-    windows = bulk_windows(source.backfill_start, until)
-    for number, (start, end) in enumerate(windows, 1):
-        body: dict = {"format": "CSV", "filter": {"createdAt": {"startAt": _iso(start), "endAt": _iso(end)}}}
-        if fields:
-            body["fields"] = fields
-        key_field = "id" if obj == "leads" else "marketoGUID"
-        rows = ((f"{row[key_field]}@{munchkin}.Marketo", row) for row in client.bulk_export(obj, body))
-        total += land(cfg, source_id, f"raw_marketo_{obj}", obj, f"{run_id}:{obj}:{_iso(start)}", until,
-                      rows, api_calls=lambda: client.api_calls)
-        log.info("Marketo %s %s: window %d/%d (%s to %s) done, %d rows so far",
-                 munchkin, obj, number, len(windows), _iso(start), _iso(end), total)
-    return total
 
 
 def land_marketo_activity_types(source_id: str, run_id: str, extracted_at: datetime) -> int:

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from b2b_cdp import activation, identity, ingest, segments, warehouse
+from b2b_cdp import activation, backfill, identity, ingest, segments, warehouse
 from b2b_cdp.config import load_config
 
 CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -15,8 +15,8 @@ def ingest_everything(run_id: str) -> None:
     for source in load_config().sources:
         if source.type == "marketo":
             ingest.land_marketo_activity_types(source.id, run_id, CLOCK)
-            ingest.land_marketo_bulk(source.id, "leads", run_id, CLOCK)
-            ingest.land_marketo_bulk(source.id, "activities", run_id, CLOCK)
+            backfill.backfill_object(source.id, "leads", CLOCK)
+            backfill.backfill_object(source.id, "activities", CLOCK)
             ingest.land_marketo_b2b_objects(source.id, run_id, CLOCK)
         elif source.type == "salesforce":
             for obj in source.objects:
@@ -36,19 +36,20 @@ def sandbox(clean_sandboxes):
     return clean_sandboxes[0]
 
 
-def test_marketo_bulk_backfill_lands_raw_rows_idempotently(sandbox, bodea_fleet):
-    rows = ingest.land_marketo_bulk("marketo_111_aaa_111", "leads", "run-1", CLOCK)
-    assert rows == 4
-    again = ingest.land_marketo_bulk("marketo_111_aaa_111", "leads", "run-1", CLOCK)
-    assert again == 4
-    count, = one(sandbox, "SELECT count(*) FROM raw_marketo_leads")[0]
-    assert count == 4, "re-running a batch replaces it"
+def test_marketo_bulk_backfill_lands_raw_rows_once(sandbox, bodea_fleet):
+    result = backfill.backfill_object("marketo_111_aaa_111", "leads", CLOCK)
+    windows = len(ingest.bulk_windows(load_config().source("marketo_111_aaa_111").backfill_start, CLOCK))
+    assert (result.windows_total, result.windows_done, result.rows) == (windows, windows, 4)
+    # A second run finds every window loaded: no export, no new rows.
+    again = backfill.backfill_object("marketo_111_aaa_111", "leads", CLOCK)
+    assert again.rows == 4
+    assert one(sandbox, "SELECT count(*) FROM raw_marketo_leads")[0][0] == 4
     # The bulk CSV's literal `null` lands as a JSON null, not the string "null".
     company = one(sandbox, "SELECT _record->'company' FROM raw_marketo_leads "
                            "WHERE _source_key = '1004@111-AAA-111.Marketo'")[0][0]
     assert company is None
-    windows = one(sandbox, "SELECT count(*) FROM ops_ingest_batch WHERE object = 'leads'")[0][0]
-    assert windows == len(ingest.bulk_windows(load_config().source("marketo_111_aaa_111").backfill_start, CLOCK))
+    progress = one(sandbox, "SELECT windows_done, windows_total, rows, predicted_days FROM ops_backfill_progress")
+    assert progress == [(windows, windows, 4, 1)]
 
 
 def test_bulk_windows_never_exceed_31_days():

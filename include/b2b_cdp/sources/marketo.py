@@ -11,6 +11,8 @@ import codecs
 import csv
 import logging
 import time
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Iterable, Iterator
 
 import requests
@@ -31,18 +33,19 @@ class MarketoError(RuntimeError):
     def __init__(self, code: str, message: str, path: str):
         super().__init__(f"Marketo error {code} on {path}: {message}")
         self.code = code
+        self.message = message
 
 
 class _TokenRejected(Exception):
     pass
 
 
-def _text_lines(response: requests.Response, chunk_size: int = 1 << 16) -> Iterator[str]:
-    """Stream a response body as text lines with their line ends kept (csv needs them to read
-    quoted cells spanning lines); never holds more than one chunk."""
+def _decode_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Bytes to text lines with their line ends kept (csv needs them to read quoted cells that
+    span lines); never holds more than one chunk."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     pending = ""
-    for chunk in response.iter_content(chunk_size=chunk_size):
+    for chunk in chunks:
         pending += decoder.decode(chunk)
         lines = pending.splitlines(keepends=True)
         pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
@@ -66,6 +69,7 @@ class MarketoClient:
                                   else credentials.extra.get("bulk_poll_seconds", 60))
         self._token: str | None = None
         self._token_expires = 0.0
+        self._server_time: tuple[datetime, float] | None = None
         self.api_calls = 0
 
     @classmethod
@@ -92,6 +96,7 @@ class MarketoClient:
 
     def _check(self, path: str):
         def check(response: requests.Response) -> dict:
+            self._note_server_time(response)
             if response.status_code != 200:
                 raise MarketoError(str(response.status_code), response.text[:200], path)
             body = response.json()
@@ -107,10 +112,10 @@ class MarketoClient:
         return check
 
     def call(self, method: str, path: str, *, params: Any = None, json: Any = None,
-             stream: bool = False) -> Any:
+             stream: bool = False, headers: dict | None = None) -> Any:
         """One REST/Bulk call; returns the JSON body, or the raw response when stream=True."""
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self._access_token()}"}
+            headers = {**(headers or {}), "Authorization": f"Bearer {self._access_token()}"}
             self.api_calls += 1
             try:
                 if stream:
@@ -123,6 +128,21 @@ class MarketoClient:
                 if attempt == 2:
                     raise MarketoError("601", "access token rejected twice", path) from None
         raise AssertionError("unreachable")
+
+    def _note_server_time(self, response: requests.Response) -> None:
+        date = response.headers.get("Date")
+        if date:
+            try:
+                self._server_time = (parsedate_to_datetime(date), time.monotonic())
+            except (TypeError, ValueError):
+                pass
+
+    def server_now(self) -> datetime:
+        """The instance's clock as its HTTP Date headers tell it (quota days are the source's days)."""
+        if self._server_time is None:
+            return datetime.now(timezone.utc)
+        seen, at = self._server_time
+        return seen + timedelta(seconds=time.monotonic() - at)
 
     # ------------------------------------------------------------------ reads
     def activity_types(self) -> list[dict]:
@@ -148,26 +168,67 @@ class MarketoClient:
                 return
             params = {**params, "nextPageToken": token}
 
-    def bulk_export(self, obj: str, body: dict) -> Iterator[dict[str, str | None]]:
-        """Run one bulk extract job and stream its CSV rows as dicts (`null` cells become None)."""
-        created = self.call("POST", f"/bulk/v1/{obj}/export/create.json", json=body)["result"][0]
-        export_id = created["exportId"]
-        self.call("POST", f"/bulk/v1/{obj}/export/{export_id}/enqueue.json")
+    # ------------------------------------------------------------------ bulk extract, step by step
+    def create_export(self, obj: str, body: dict) -> str:
+        return self.call("POST", f"/bulk/v1/{obj}/export/create.json", json=body)["result"][0]["exportId"]
+
+    def enqueue_export(self, obj: str, export_id: str) -> None:
+        """Queue a created job. 'Job already queued' counts as done; a full queue or an exhausted
+        export quota raise MarketoError 1029 with Marketo's message."""
+        try:
+            self.call("POST", f"/bulk/v1/{obj}/export/{export_id}/enqueue.json")
+        except MarketoError as exc:
+            if not (exc.code == "1029" and "already queued" in exc.message.lower()):
+                raise
+
+    def export_status(self, obj: str, export_id: str) -> dict:
+        return self.call("GET", f"/bulk/v1/{obj}/export/{export_id}/status.json")["result"][0]
+
+    def wait_for_export(self, obj: str, export_id: str) -> dict:
         while True:
-            status = self.call("GET", f"/bulk/v1/{obj}/export/{export_id}/status.json")["result"][0]
+            status = self.export_status(obj, export_id)
             if status["status"] in FINAL_JOB_STATES:
-                break
+                return status
             time.sleep(self.poll_seconds)
+
+    def export_rows(self, obj: str, export_id: str) -> Iterator[dict[str, str | None]]:
+        """Stream a completed job's CSV rows as dicts (`null` cells become None)."""
+        for row in csv.DictReader(_decode_lines(self._export_bytes(obj, export_id))):
+            yield {k: (None if v == "null" else v) for k, v in row.items()}
+
+    def _export_bytes(self, obj: str, export_id: str) -> Iterator[bytes]:
+        """The export file's bytes; a connection dropped mid-download resumes with a Range request
+        from the last byte received instead of starting over."""
+        path = f"/bulk/v1/{obj}/export/{export_id}/file.json"
+        received, attempts = 0, 0
+        while True:
+            headers = {"Range": f"bytes={received}-"} if received else {}
+            response = self.call("GET", path, stream=True, headers=headers)
+            if response.status_code not in (200, 206):
+                raise MarketoError(str(response.status_code), "export file not available", path)
+            if received and response.status_code != 206:
+                raise MarketoError("206", "the server ignored the Range request on resume", path)
+            try:
+                with response:
+                    for chunk in response.iter_content(chunk_size=1 << 16):
+                        received += len(chunk)
+                        yield chunk
+                return
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                attempts += 1
+                if attempts > self.policy.max_attempts:
+                    raise
+                log.warning("Download of export %s broke after %d bytes (%s); resuming", export_id,
+                            received, type(exc).__name__)
+
+    def bulk_export(self, obj: str, body: dict) -> Iterator[dict[str, str | None]]:
+        """Create, run and stream one bulk extract job (for callers that need no resumability)."""
+        export_id = self.create_export(obj, body)
+        self.enqueue_export(obj, export_id)
+        status = self.wait_for_export(obj, export_id)
         if status["status"] != "Completed":
             raise MarketoError("bulk", f"export {export_id} ended {status['status']}", f"/bulk/v1/{obj}")
-        log.info("Bulk %s export %s completed: %s records, %s bytes", obj, export_id,
-                 status.get("numberOfRecords"), status.get("fileSize"))
-        response = self.call("GET", f"/bulk/v1/{obj}/export/{export_id}/file.json", stream=True)
-        if response.status_code != 200:
-            raise MarketoError(str(response.status_code), "export file not available", f"/bulk/v1/{obj}")
-        with response:
-            for row in csv.DictReader(_text_lines(response)):
-                yield {k: (None if v == "null" else v) for k, v in row.items()}
+        yield from self.export_rows(obj, export_id)
 
     def list_members(self, list_id: int, fields: list[str] | None = None) -> Iterator[dict]:
         params: dict[str, Any] = {"batchSize": BATCH_SIZE}

@@ -1,0 +1,165 @@
+"""Quota-aware, resumable Marketo historical backfill through Bulk Extract.
+
+The backfill is planned as 31-day windows per object and kept in ops_bulk_job: each window's
+export id is recorded before the job is queued, so a crash resumes the same export (already paid
+for in export quota) instead of creating another. When the day's export quota is used up, the
+backfill stops without burning calls and says when to resume: the next midnight in Marketo's time
+zone (US Central), read from the instance's own clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from b2b_cdp import warehouse
+from b2b_cdp.config import MarketoSource, load_config
+from b2b_cdp.ingest import bulk_windows, iso_utc, land
+
+log = logging.getLogger(__name__)
+
+QUOTA_TIMEZONE = ZoneInfo("America/Chicago")   # Marketo's daily limits reset at midnight Central
+RESUME_MARGIN = timedelta(minutes=1)
+
+
+class QuotaExhausted(Exception):
+    """The day's export quota is used: resume after `resume_in` (source-clock seconds)."""
+
+    def __init__(self, source_id: str, resume_in: timedelta, used: int, quota: int):
+        super().__init__(f"{source_id}: daily export quota used ({used:,} of {quota:,} bytes); "
+                         f"resuming in {resume_in}")
+        self.resume_in = resume_in
+
+
+@dataclass
+class BackfillResult:
+    windows_total: int
+    windows_done: int
+    rows: int
+    bytes: int
+
+
+def quota_day(source_now: datetime):
+    return source_now.astimezone(QUOTA_TIMEZONE).date()
+
+
+def until_quota_reset(source_now: datetime) -> timedelta:
+    local = source_now.astimezone(QUOTA_TIMEZONE)
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), QUOTA_TIMEZONE)
+    return midnight - local + RESUME_MARGIN
+
+
+def predict_days(remaining_bytes: int, left_today: int, daily_quota: int) -> int:
+    """Quota days a backfill of `remaining_bytes` needs, counting today (with `left_today` unused)."""
+    if remaining_bytes <= max(left_today, 0):
+        return 1
+    return 1 + math.ceil((remaining_bytes - max(left_today, 0)) / daily_quota)
+
+
+def _bulk_body(obj: str, start: datetime, end: datetime, fields: list[str] | None) -> dict:
+    body: dict = {"format": "CSV", "filter": {"createdAt": {"startAt": iso_utc(start), "endAt": iso_utc(end)}}}
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -> BackfillResult:
+    """Bring every window of `obj` up to `until` into the lake; raises QuotaExhausted to pause."""
+    from b2b_cdp.sources.marketo import MarketoClient, MarketoError
+
+    cfg = load_config()
+    source: MarketoSource = cfg.source(source_id)
+    client = client or MarketoClient.from_connection(source.conn_id)
+    sandbox = cfg.sandboxes_fed_by(source_id)[0]   # ops state lives with the first sandbox fed
+    quota = source.daily_export_quota_mb * 1_000_000
+    keys = {"source_id": source_id, "object": obj}
+    windows = bulk_windows(source.backfill_start, until)
+    with warehouse.connect(sandbox) as conn:
+        warehouse.run(conn, "backfill/plan_windows", {
+            **keys, "starts": [w[0] for w in windows], "ends": [w[1] for w in windows]}).close()
+        planned = warehouse.fetch_all(conn, "backfill/windows", {**keys, "until": until})
+
+    fields = None
+    if obj == "leads":
+        # Every field the instance exposes, so a new custom field lands without a code change.
+        fields = [f["rest"]["name"] for f in client.call("GET", "/rest/v1/leads/describe.json")["result"]
+                  if f.get("rest", {}).get("name")]
+    key_field = "id" if obj == "leads" else "marketoGUID"
+
+    def save(conn_sql: str, params: dict) -> None:
+        with warehouse.connect(sandbox) as conn:
+            warehouse.run(conn, conn_sql, {**keys, **params}).close()
+
+    for start, end, export_id, status, batch_id in planned:
+        if status == "loaded":
+            continue
+        window = {"window_start": start}
+        job = client.export_status(obj, export_id) if export_id else None
+        if job is None or job["status"] in ("Failed", "Canceled"):
+            used = _bytes_used(sandbox, source_id, client.server_now())
+            if used >= quota:
+                raise QuotaExhausted(source_id, until_quota_reset(client.server_now()), used, quota)
+            export_id = client.create_export(obj, _bulk_body(obj, start, end, fields))
+            # Recorded before queueing: from here on a crash resumes this export.
+            save("backfill/update_job", {**window, "export_id": export_id, "status": "Created",
+                                         "file_size": None, "created_at": client.server_now()})
+            job = {"status": "Created"}
+        if job["status"] == "Created":
+            try:
+                client.enqueue_export(obj, export_id)
+            except MarketoError as exc:
+                if exc.code == "1029" and "quota" in exc.message.lower():
+                    used = _bytes_used(sandbox, source_id, client.server_now())
+                    raise QuotaExhausted(source_id, until_quota_reset(client.server_now()), used, quota) from None
+                raise
+        job = client.wait_for_export(obj, export_id)
+        if job["status"] != "Completed":
+            save("backfill/update_job", {**window, "export_id": export_id, "status": job["status"],
+                                         "file_size": None, "created_at": None})
+            raise MarketoError("bulk", f"export {export_id} ended {job['status']}; the next run retries "
+                                       "this window", f"/bulk/v1/{obj}")
+        file_size = int(job.get("fileSize") or 0)
+        if status != "Completed":
+            # Marketo charges the export quota when a job completes, by its file size.
+            with warehouse.connect(sandbox) as conn:
+                warehouse.run(conn, "backfill/update_job", {**keys, **window, "export_id": export_id,
+                              "status": "Completed", "file_size": file_size, "created_at": None}).close()
+                warehouse.run(conn, "backfill/add_export_bytes", {
+                    "source_id": source_id, "quota_day": quota_day(client.server_now()),
+                    "bytes": file_size}).close()
+        rows = ((f"{row[key_field]}@{source.munchkin_id}.Marketo", row)
+                for row in client.export_rows(obj, export_id))
+        loaded = land(cfg, source_id, f"raw_marketo_{obj}", obj, batch_id, until, rows,
+                      api_calls=lambda: client.api_calls)
+        save("backfill/mark_loaded", {**window, "rows": loaded, "file_size": file_size})
+        _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
+    return _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
+
+
+def _bytes_used(sandbox, source_id: str, source_now: datetime) -> int:
+    with warehouse.connect(sandbox) as conn:
+        return warehouse.fetch_all(conn, "backfill/export_bytes_used", {
+            "source_id": source_id, "quota_day": quota_day(source_now)})[0][0]
+
+
+def _report_progress(sandbox, source_id: str, obj: str, until: datetime, quota: int,
+                     source_now: datetime) -> BackfillResult:
+    with warehouse.connect(sandbox) as conn:
+        total, done, rows, size = warehouse.fetch_all(conn, "backfill/totals", {
+            "source_id": source_id, "object": obj, "until": until})[0]
+        used = warehouse.fetch_all(conn, "backfill/export_bytes_used", {
+            "source_id": source_id, "quota_day": quota_day(source_now)})[0][0]
+        remaining = (size / done) * (total - done) if done else None
+        days = predict_days(int(remaining), quota - used, quota) if remaining is not None else None
+        finish = source_now + timedelta(days=days - 1) if days else None
+        warehouse.run(conn, "backfill/record_progress", {
+            "source_id": source_id, "object": obj, "windows_total": total, "windows_done": done,
+            "rows": rows, "bytes": size, "quota_used_today": used, "predicted_days": days,
+            "predicted_finish": finish}).close()
+    log.info("Backfill %s %s: %d/%d windows, %d rows, %d bytes; export quota used today %d of %d; "
+             "predicted %s quota day(s)", source_id, obj, done, total, rows, size, used, quota,
+             days if days is not None else "?")
+    return BackfillResult(total, done, rows, size)
