@@ -22,9 +22,9 @@ def identity_stitching():
     gate = check_guardrails()
     for sandbox in _cfg.sandboxes():
         @task(task_id=f"stitch__{sandbox.schema}", outlets=[profile_asset(sandbox.schema)])
-        def stitch(sandbox=sandbox) -> dict:
+        def stitch(sandbox=sandbox, **context) -> dict:
             from b2b_cdp.identity import stitch as stitch_sandbox
-            return stitch_sandbox(sandbox)
+            return stitch_sandbox(sandbox, context["run_id"])
 
         gate >> stitch()
 

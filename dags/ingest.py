@@ -1,14 +1,18 @@
-"""Backfill DAGs, one per source instance declared in the configuration.
+"""Ingestion DAGs, a backfill and an incremental sync per source instance of the configuration.
 
 Wiring only: the work is in b2b_cdp.ingest. Each DAG checks the guardrails, lands every object in
 the raw lake, normalises it into core and announces the core asset the identity DAG listens to.
 """
 
+from datetime import timedelta
+
 from airflow.sdk import dag, task
 
 from b2b_cdp.config import load_config
 from b2b_cdp.operators import MarketoBulkBackfillOperator
-from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, core_asset, run_time
+from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, core_asset, latency_deadline, run_time
+
+PROFILE_WINDOW = timedelta(minutes=10)   # a source change should reach the profile within 10 minutes
 
 DOC = """
 ### Historical backfill of `{source_id}` ({type})
@@ -93,3 +97,71 @@ FACTORIES = {"marketo": marketo_backfill, "salesforce": salesforce_backfill, "md
 
 for _source in load_config().sources:
     FACTORIES[_source.type](_source)
+
+
+# ---------------------------------------------------------------------------- incremental syncs
+
+INCREMENTAL_DOC = """
+### Incremental sync of `{source_id}` ({type})
+
+Every 5 minutes: what changed at the source since the last sync ({what}), landed in the raw lake
+with its cursor in the same transaction, normalised into core, then announced to
+`identity_stitching`. Freshness (source change -> lake) is recorded per batch in `ops_freshness`;
+a run still going after 10 minutes (the profile window) raises a deadline alert.
+"""
+
+
+def marketo_incremental(source):
+    @dag(dag_id=f"ingest_incremental__{source.id}", schedule="*/5 * * * *", catchup=False,
+         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "ingest", "incremental", "marketo"],
+         deadline=latency_deadline("profile", PROFILE_WINDOW),
+         doc_md=INCREMENTAL_DOC.format(source_id=source.id, type="Marketo Engage",
+                                       what="activities by paging token, lead changes, deleted leads"))
+    def incremental():
+        @task
+        def sync_activities(**context) -> int:
+            from b2b_cdp.incremental import sync_marketo_activities
+            return sync_marketo_activities(source.id, context["run_id"], run_time(context))
+
+        @task
+        def sync_leads(**context) -> dict:
+            from b2b_cdp.incremental import sync_marketo_leads
+            return sync_marketo_leads(source.id, context["run_id"], run_time(context))
+
+        @task(outlets=[core_asset(source.id)])
+        def normalize_to_core():
+            from b2b_cdp.ingest import normalize
+            normalize(source.id)
+
+        check_guardrails() >> [sync_activities(), sync_leads()] >> normalize_to_core()
+
+    return incremental()
+
+
+def salesforce_incremental(source):
+    @dag(dag_id=f"ingest_incremental__{source.id}", schedule="*/5 * * * *", catchup=False,
+         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "ingest", "incremental", "salesforce"],
+         deadline=latency_deadline("profile", PROFILE_WINDOW),
+         doc_md=INCREMENTAL_DOC.format(source_id=source.id, type="Salesforce",
+                                       what="SystemModstamp with a lookback, deletions through queryAll"))
+    def incremental():
+        @task
+        def sync_object(obj: str, **context) -> int:
+            from b2b_cdp.incremental import sync_salesforce_object
+            return sync_salesforce_object(source.id, obj, context["run_id"], run_time(context))
+
+        @task(outlets=[core_asset(source.id)])
+        def normalize_to_core():
+            from b2b_cdp.ingest import normalize
+            normalize(source.id)
+
+        check_guardrails() >> sync_object.expand(obj=list(source.objects)) >> normalize_to_core()
+
+    return incremental()
+
+
+INCREMENTAL = {"marketo": marketo_incremental, "salesforce": salesforce_incremental}
+
+for _source in load_config().sources:
+    if _source.type in INCREMENTAL:
+        INCREMENTAL[_source.type](_source)

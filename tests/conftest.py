@@ -19,6 +19,7 @@ os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("CDP_DEADLINE_ALERTS", "off")
 os.environ.setdefault("CDP_DROPZONE", f"file://{_AIRFLOW_HOME}/dropzone")
 
 

@@ -84,6 +84,8 @@ class SalesforceSource(_Source):
     org_id: str = Field(pattern=r"^00D[0-9A-Za-z]{12,15}$")
     conn_id: str
     api_version: str = Field(default="v60.0", pattern=r"^v\d+\.\d$")
+    # Records can commit with a SystemModstamp earlier than one already seen: re-read this much.
+    lookback_seconds: int = Field(default=600, ge=0)
     objects: list[Literal["Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole"]] = [
         "Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole"]
 

@@ -10,6 +10,8 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 
 import requests
@@ -37,6 +39,15 @@ class HttpPolicy:
     sleep: Callable[[float], None] = time.sleep
     session: requests.Session = field(default_factory=requests.Session)
     calls: int = 0
+    _server_clock: tuple[datetime, float] | None = None
+
+    def server_now(self) -> datetime:
+        """The remote service's clock, from the Date header of its latest answer. Quota days and
+        freshness are measured on the source's clock, not the warehouse's."""
+        if self._server_clock is None:
+            return datetime.now(timezone.utc)
+        seen, at = self._server_clock
+        return seen + timedelta(seconds=time.monotonic() - at)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Exponential backoff with full jitter; a server's Retry-After wins when longer."""
@@ -53,6 +64,12 @@ class HttpPolicy:
             try:
                 self.calls += 1
                 response = self.session.request(method, url, **kwargs)
+                date = response.headers.get("Date")
+                if date:
+                    try:
+                        self._server_clock = (parsedate_to_datetime(date), time.monotonic())
+                    except (TypeError, ValueError):
+                        pass
                 if response.status_code in RETRYABLE_STATUS:
                     retry_after = response.headers.get("Retry-After")
                     raise RetryableError(f"HTTP {response.status_code} from {_path(url)}",

@@ -31,7 +31,10 @@ def _components(conn: psycopg.Connection, graph_sql: str, ids_sql: str) -> int:
     return round_number
 
 
-def stitch(sandbox: Sandbox) -> dict[str, int]:
+PROFILE_WINDOW_SECONDS = 600  # a source change should reach the profile within 10 minutes
+
+
+def stitch(sandbox: Sandbox, run_id: str = "manual") -> dict[str, int]:
     """Rebuild the identity graph and the profiles of one sandbox in one transaction."""
     with warehouse.connect(sandbox) as conn:
         warehouse.run(conn, "identity/person_links").close()
@@ -39,6 +42,8 @@ def stitch(sandbox: Sandbox) -> dict[str, int]:
         account_rounds = _components(conn, "identity/account_graph", "identity/assign_account_ids")
         warehouse.run(conn, "identity/build_profiles").close()
         persons, accounts = warehouse.fetch_all(conn, "identity/profile_counts")[0]
+        warehouse.run(conn, "identity/record_profile_freshness",
+                      {"run_id": run_id, "window_s": PROFILE_WINDOW_SECONDS}).close()
     log.info("%s: %d persons (%d rounds), %d accounts (%d rounds)", sandbox.schema, persons,
              person_rounds, accounts, account_rounds)
     return {"persons": persons, "accounts": accounts}

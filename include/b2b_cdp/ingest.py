@@ -32,7 +32,8 @@ SALESFORCE_FIELDS: dict[str, list[str]] = {
 
 # Which normalisation statements each source type runs, in order (types before activities).
 NORMALIZE_STEPS = {
-    "marketo": ["marketo_leads", "marketo_companies", "marketo_opportunities", "marketo_activities"],
+    "marketo": ["marketo_leads", "marketo_deleted_leads", "marketo_companies", "marketo_opportunities",
+                "marketo_activities"],
     "salesforce": ["salesforce_account", "salesforce_contact", "salesforce_lead", "salesforce_opportunity",
                    "salesforce_opportunitycontactrole"],
     "mdm": ["mdm_crossref"],
@@ -53,8 +54,9 @@ def iso_utc(moment: datetime) -> str:
 
 
 def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, extracted_at: datetime,
-         records: Iterable[tuple[str, dict]], api_calls=lambda: 0) -> int:
-    """Land a batch in every sandbox the source feeds: streamed once, copied to the other sandboxes."""
+         records: Iterable[tuple[str, dict]], api_calls=lambda: 0, then=None) -> int:
+    """Land a batch in every sandbox the source feeds: streamed once, copied to the other sandboxes.
+    `then(conn, rows)` runs in the same transaction (e.g. to move a sync cursor with the rows)."""
     sandboxes = cfg.sandboxes_fed_by(source_id)
     first = sandboxes[0]
     calls_before = api_calls()  # the records are fetched while they stream into COPY
@@ -69,6 +71,8 @@ def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, ex
         warehouse.run(conn, "ops/record_ingest_batch", {
             "batch_id": batch_id, "source_id": source_id, "object": obj, "rows": rows,
             "api_calls": api_calls() - calls_before, "extracted_at": extracted_at}).close()
+        if then is not None:
+            then(conn, rows)
     log.info("Landed %d %s rows from %s in %s (batch %s)", rows, obj, source_id,
              ", ".join(s.schema for s in sandboxes), batch_id)
     return rows
@@ -131,10 +135,13 @@ def land_salesforce_object(source_id: str, obj: str, run_id: str, extracted_at: 
     cfg = load_config()
     source: SalesforceSource = cfg.source(source_id)
     client = SalesforceClient.from_connection(source.conn_id, source.api_version)
+    from b2b_cdp.incremental import NewestChange
+
     soql = f"SELECT {', '.join(SALESFORCE_FIELDS[obj])} FROM {obj}"
-    records = ((f"{r['Id']}@{source.org_id}.Salesforce", r) for r in client.query(soql))
+    tracker = NewestChange()  # incremental syncs continue from the newest change landed here
     return land(cfg, source_id, f"raw_salesforce_{obj.lower()}", obj, f"{run_id}:{obj}", extracted_at,
-                records, api_calls=lambda: client.api_calls)
+                tracker.watch(client.query(soql), source.org_id), api_calls=lambda: client.api_calls,
+                then=lambda conn, rows: tracker.save(conn, source_id, f"sobject:{obj}"))
 
 
 # ---------------------------------------------------------------------------- MDM file drop

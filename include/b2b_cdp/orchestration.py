@@ -62,3 +62,19 @@ def check_guardrails(**context) -> dict[str, bool]:
         # A configuration error: retrying cannot help.
         raise AirflowFailException(str(exc)) from None
     return {name: outcome.success for name, outcome in outcomes.items()}
+
+
+def latency_deadline(window: str, interval: timedelta):
+    """A deadline alert for a latency window, or None where alerts are switched off
+    (CDP_DEADLINE_ALERTS=off: `airflow dags test` / dag.test() cannot finish a run with a deadline)."""
+    import os
+
+    if os.environ.get("CDP_DEADLINE_ALERTS", "on").lower() in ("off", "0", "false"):
+        return None
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    from b2b_cdp.alerts import latency_window_missed
+
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=interval,
+                         callback=AsyncCallback(latency_window_missed, kwargs={
+                             "window": window, "seconds": int(interval.total_seconds())}))

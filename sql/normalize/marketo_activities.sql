@@ -9,7 +9,13 @@ SELECT DISTINCT ON (r._source_key)
        (r._record->>'activityDate')::timestamptz,
        r._record->>'primaryAttributeValue',
        CASE WHEN t.name IN ('Visit Webpage', 'Click Link') THEN r._record->>'primaryAttributeValue' END,
-       coalesce((r._record->>'attributes')::jsonb, '{}'::jsonb),
+       -- Bulk files carry attributes as a JSON object in a string; REST as [{name, value}].
+       CASE jsonb_typeof(r._record->'attributes')
+            WHEN 'array' THEN (SELECT coalesce(jsonb_object_agg(a->>'name', a->'value'), '{}'::jsonb)
+                               FROM jsonb_array_elements(r._record->'attributes') a)
+            WHEN 'string' THEN (r._record->>'attributes')::jsonb
+            ELSE '{}'::jsonb
+       END,
        r._extracted_at
 FROM raw_marketo_activities r
 LEFT JOIN LATERAL (

@@ -7,6 +7,8 @@ import pytest
 EXPECTED = {
     "ingest_backfill__marketo_111_aaa_111", "ingest_backfill__marketo_222_bbb_222",
     "ingest_backfill__salesforce_crm1", "ingest_backfill__salesforce_crm2", "ingest_backfill__mdm",
+    "ingest_incremental__marketo_111_aaa_111", "ingest_incremental__marketo_222_bbb_222",
+    "ingest_incremental__salesforce_crm1", "ingest_incremental__salesforce_crm2",
     "identity_stitching", "segmentation_daily",
     "activate__marketo_111_aaa_111", "activate__marketo_222_bbb_222",
 }
@@ -14,9 +16,12 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def dagbag():
+    import os
+
     import airflow.sdk  # noqa: F401  (imported first: the parse timing below excludes Airflow itself)
     from airflow.dag_processing.dagbag import DagBag
 
+    os.environ["CDP_DEADLINE_ALERTS"] = "on"   # as deployed (tests that run DAGs switch them off)
     started = time.perf_counter()
     bag = DagBag(dag_folder="dags")
     bag.parse_seconds = time.perf_counter() - started
@@ -61,3 +66,10 @@ def test_guardrails_run_before_any_data_moves(dagbag):
         for task in dag.tasks:
             if task.task_id != "check_guardrails":
                 assert gate.task_id in task.get_flat_relative_ids(upstream=True), (dag_id, task.task_id)
+
+
+def test_incremental_syncs_carry_a_deadline_alert_for_the_profile_window(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        if dag_id.startswith("ingest_incremental__"):
+            (alert,) = dag.deadline
+            assert alert.interval.total_seconds() == 600, dag_id

@@ -11,8 +11,7 @@ import codecs
 import csv
 import logging
 import time
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any, Iterable, Iterator
 
 import requests
@@ -69,7 +68,6 @@ class MarketoClient:
                                   else credentials.extra.get("bulk_poll_seconds", 60))
         self._token: str | None = None
         self._token_expires = 0.0
-        self._server_time: tuple[datetime, float] | None = None
         self.api_calls = 0
 
     @classmethod
@@ -96,7 +94,6 @@ class MarketoClient:
 
     def _check(self, path: str):
         def check(response: requests.Response) -> dict:
-            self._note_server_time(response)
             if response.status_code != 200:
                 raise MarketoError(str(response.status_code), response.text[:200], path)
             body = response.json()
@@ -129,20 +126,9 @@ class MarketoClient:
                     raise MarketoError("601", "access token rejected twice", path) from None
         raise AssertionError("unreachable")
 
-    def _note_server_time(self, response: requests.Response) -> None:
-        date = response.headers.get("Date")
-        if date:
-            try:
-                self._server_time = (parsedate_to_datetime(date), time.monotonic())
-            except (TypeError, ValueError):
-                pass
-
     def server_now(self) -> datetime:
-        """The instance's clock as its HTTP Date headers tell it (quota days are the source's days)."""
-        if self._server_time is None:
-            return datetime.now(timezone.utc)
-        seen, at = self._server_time
-        return seen + timedelta(seconds=time.monotonic() - at)
+        """The instance's clock (quota days are the source's days)."""
+        return self.policy.server_now()
 
     # ------------------------------------------------------------------ reads
     def activity_types(self) -> list[dict]:

@@ -1,0 +1,1 @@
+SELECT cursor FROM ops_sync_cursor WHERE source_id = %(source_id)s AND stream = %(stream)s
