@@ -25,6 +25,16 @@ task until the quota resets (progress and the predicted finish are in `ops_backf
 """
 
 
+def check_landed_rows(source):
+    """Landing checkpoint (GX): refused rows go to raw_quarantine, the good rows go on."""
+    @task(task_id="check_landed_rows")
+    def check(**context) -> dict:
+        from b2b_cdp.landing_checks import check_landed
+        return check_landed(source.id, context["run_id"], run_time(context)).as_dict()
+
+    return check()
+
+
 def marketo_backfill(source):
     @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
          tags=["cdp", "ingest", "marketo"], doc_md=DOC.format(source_id=source.id, type="Marketo Engage"))
@@ -50,7 +60,7 @@ def marketo_backfill(source):
         b2b_objects = land_companies_and_opportunities()  # queried by the account ids of the leads
         check_guardrails() >> [leads, activities, types]
         leads >> b2b_objects
-        [b2b_objects, activities, types] >> normalize_to_core()
+        [b2b_objects, activities, types] >> check_landed_rows(source) >> normalize_to_core()
 
     return backfill()
 
@@ -69,7 +79,8 @@ def salesforce_backfill(source):
             from b2b_cdp.ingest import normalize
             normalize(source.id)
 
-        check_guardrails() >> land_object.expand(obj=list(source.objects)) >> normalize_to_core()
+        (check_guardrails() >> land_object.expand(obj=list(source.objects)) >> check_landed_rows(source)
+         >> normalize_to_core())
 
     return backfill()
 
@@ -133,7 +144,7 @@ def marketo_incremental(source):
             from b2b_cdp.ingest import normalize
             normalize(source.id)
 
-        check_guardrails() >> [sync_activities(), sync_leads()] >> normalize_to_core()
+        check_guardrails() >> [sync_activities(), sync_leads()] >> check_landed_rows(source) >> normalize_to_core()
 
     return incremental()
 
@@ -155,7 +166,8 @@ def salesforce_incremental(source):
             from b2b_cdp.ingest import normalize
             normalize(source.id)
 
-        check_guardrails() >> sync_object.expand(obj=list(source.objects)) >> normalize_to_core()
+        (check_guardrails() >> sync_object.expand(obj=list(source.objects)) >> check_landed_rows(source)
+         >> normalize_to_core())
 
     return incremental()
 

@@ -90,7 +90,7 @@ def _suites():
     }
 
 
-def _context():
+def gx_context():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -105,7 +105,7 @@ def run_config_checkpoints(cfg: CdpConfig) -> dict[str, CheckpointOutcome]:
     import great_expectations as gx
     import pandas as pd
 
-    context = _context()
+    context = gx_context()
     source = context.data_sources.add_pandas("cdp_config")
     tables = _tables(cfg)
     outcomes: dict[str, CheckpointOutcome] = {}

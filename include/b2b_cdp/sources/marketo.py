@@ -179,8 +179,15 @@ class MarketoClient:
 
     def export_rows(self, obj: str, export_id: str) -> Iterator[dict[str, str | None]]:
         """Stream a completed job's CSV rows as dicts (`null` cells become None)."""
-        for row in csv.DictReader(_decode_lines(self._export_bytes(obj, export_id))):
-            yield {k: (None if v == "null" else v) for k, v in row.items()}
+        reader = csv.DictReader(_decode_lines(self._export_bytes(obj, export_id)))
+        for row in reader:
+            record = {k: (None if v == "null" else v) for k, v in row.items() if k is not None}
+            extra, short = row.get(None), None in row.values()
+            if extra or short:
+                # Kept, not dropped: the landing checkpoint quarantines it with this reason.
+                record["_parse_error"] = (f"line {reader.line_num}: {'more' if extra else 'fewer'} cells "
+                                          f"than the file's {len(reader.fieldnames)} columns")
+            yield record
 
     def _export_bytes(self, obj: str, export_id: str) -> Iterator[bytes]:
         """The export file's bytes; a connection dropped mid-download resumes with a Range request
