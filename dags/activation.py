@@ -3,7 +3,7 @@
 from airflow.sdk import AssetAny, dag, task
 
 from b2b_cdp.config import load_config
-from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, segment_asset
+from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, marketo_pool, segment_asset
 
 
 def activation(destination):
@@ -18,7 +18,7 @@ leads by email. Only the difference from what the list already holds is sent; a 
 change makes no API call. Lists: {", ".join(f"{a.segment} -> {a.static_list_id}" for a in destination.audiences)}.
 """)
     def activate():
-        @task
+        @task(pool=marketo_pool(destination.munchkin_id))   # shares the instance's limits with ingestion
         def sync_static_lists(**context) -> dict:
             from b2b_cdp.activation import activate_destination
             return activate_destination(destination.id, context["run_id"])

@@ -10,7 +10,8 @@ from airflow.sdk import dag, task
 
 from b2b_cdp.config import load_config
 from b2b_cdp.operators import MarketoBulkBackfillOperator
-from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, core_asset, latency_deadline, run_time
+from b2b_cdp.orchestration import (DEFAULT_ARGS, check_guardrails, core_asset, latency_deadline, marketo_pool,
+                                   run_time)
 
 PROFILE_WINDOW = timedelta(minutes=10)   # a source change should reach the profile within 10 minutes
 
@@ -39,12 +40,14 @@ def marketo_backfill(source):
     @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
          tags=["cdp", "ingest", "marketo"], doc_md=DOC.format(source_id=source.id, type="Marketo Engage"))
     def backfill():
-        @task
+        pool = marketo_pool(source.munchkin_id)
+
+        @task(pool=pool)
         def land_activity_types(**context) -> int:
             from b2b_cdp.ingest import land_marketo_activity_types
             return land_marketo_activity_types(source.id, context["run_id"], run_time(context))
 
-        @task
+        @task(pool=pool)
         def land_companies_and_opportunities(**context) -> dict:
             from b2b_cdp.ingest import land_marketo_b2b_objects
             return land_marketo_b2b_objects(source.id, context["run_id"], run_time(context))
@@ -54,8 +57,9 @@ def marketo_backfill(source):
             from b2b_cdp.ingest import normalize
             normalize(source.id)
 
-        leads = MarketoBulkBackfillOperator(task_id="land_leads", source_id=source.id, obj="leads")
-        activities = MarketoBulkBackfillOperator(task_id="land_activities", source_id=source.id, obj="activities")
+        leads = MarketoBulkBackfillOperator(task_id="land_leads", source_id=source.id, obj="leads", pool=pool)
+        activities = MarketoBulkBackfillOperator(task_id="land_activities", source_id=source.id,
+                                                 obj="activities", pool=pool)
         types = land_activity_types()
         b2b_objects = land_companies_and_opportunities()  # queried by the account ids of the leads
         check_guardrails() >> [leads, activities, types]
@@ -129,12 +133,14 @@ def marketo_incremental(source):
          doc_md=INCREMENTAL_DOC.format(source_id=source.id, type="Marketo Engage",
                                        what="activities by paging token, lead changes, deleted leads"))
     def incremental():
-        @task
+        pool = marketo_pool(source.munchkin_id)
+
+        @task(pool=pool)
         def sync_activities(**context) -> int:
             from b2b_cdp.incremental import sync_marketo_activities
             return sync_marketo_activities(source.id, context["run_id"], run_time(context))
 
-        @task
+        @task(pool=pool)
         def sync_leads(**context) -> dict:
             from b2b_cdp.incremental import sync_marketo_leads
             return sync_marketo_leads(source.id, context["run_id"], run_time(context))

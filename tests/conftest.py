@@ -61,10 +61,11 @@ def bodea_fleet(tmp_path, monkeypatch):
 
     from b2b_cdp.demo import connect_emulators
 
-    with EmulatorFleet.from_scenario(BODEA, state_dir=tmp_path / "emulators") as fleet:
+    # Stage tests are about data, not throttling: the rate limit has tests of its own.
+    with EmulatorFleet.from_scenario(BODEA, state_dir=tmp_path / "emulators", marketo_rate_limit=None) as fleet:
         monkeypatch.setenv("CDP_DROPZONE", fleet.urls["dropzone"])
         saved = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_") and k != "AIRFLOW_CONN_CDP_WAREHOUSE"}
-        connect_emulators(fleet.urls, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        connect_emulators(fleet.urls, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, extra={"rate_limit_calls": 100_000})
         yield fleet
         for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_") and k != "AIRFLOW_CONN_CDP_WAREHOUSE"]:
             if key not in saved:

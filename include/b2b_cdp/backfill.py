@@ -76,7 +76,8 @@ def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -
     sandbox = cfg.sandboxes_fed_by(source_id)[0]   # ops state lives with the first sandbox fed
     quota = source.daily_export_quota_mb * 1_000_000
     keys = {"source_id": source_id, "object": obj}
-    windows = bulk_windows(source.backfill_start, until)
+    start = (source.activities_backfill_start if obj == "activities" else None) or source.backfill_start
+    windows = bulk_windows(start, until)
     with warehouse.connect(sandbox) as conn:
         warehouse.run(conn, "backfill/plan_windows", {
             **keys, "starts": [w[0] for w in windows], "ends": [w[1] for w in windows]}).close()
@@ -85,8 +86,7 @@ def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -
     fields = None
     if obj == "leads":
         # Every field the instance exposes, so a new custom field lands without a code change.
-        fields = [f["rest"]["name"] for f in client.call("GET", "/rest/v1/leads/describe.json")["result"]
-                  if f.get("rest", {}).get("name")]
+        fields = client.describe_fields("leads")
     key_field = "id" if obj == "leads" else "marketoGUID"
 
     def save(conn_sql: str, params: dict) -> None:

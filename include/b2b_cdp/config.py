@@ -71,6 +71,9 @@ class MarketoSource(_Source):
     conn_id: str
     crm: CrmLink | None = None
     backfill_start: datetime
+    # Activity history often matters for less time than the leads (Marketo purges old activities):
+    # the activity backfill may start later. Defaults to backfill_start.
+    activities_backfill_start: datetime | None = None
     # The bulk export quota (shared by every export of the instance; 500 MB/day by default).
     daily_export_quota_mb: int = Field(default=500, gt=0)
 

@@ -22,7 +22,8 @@ log = logging.getLogger("b2b_cdp.demo")
 DEFAULT_SCENARIO = PROJECT_ROOT / "include" / "scenarios" / "bodea.yaml"
 BUILD_DIR = Path(os.environ.get("CDP_BUILD_DIR", PROJECT_ROOT / "build"))
 # Emulators finish a bulk job within a few status polls; no need to wait a minute between them.
-EMULATOR_CONNECTION_EXTRA = {"bulk_poll_seconds": 0.01}
+# The demo runs one task at a time, so one client may use an instance's whole rate limit.
+EMULATOR_CONNECTION_EXTRA = {"bulk_poll_seconds": 0.01, "rate_limit_calls": 100}
 
 
 def state_dir_for(scenario: Path) -> Path:
@@ -44,7 +45,8 @@ def prepare_environment(state_dir: Path) -> None:
     os.environ.setdefault("CDP_DEADLINE_ALERTS", "off")
 
 
-def connect_emulators(urls: dict[str, str], client_id: str, client_secret: str) -> None:
+def connect_emulators(urls: dict[str, str], client_id: str, client_secret: str,
+                      extra: dict | None = None) -> None:
     """Point the configuration's Airflow connections at the emulators (environment connections)."""
     from b2b_cdp.config import load_config
 
@@ -57,7 +59,7 @@ def connect_emulators(urls: dict[str, str], client_id: str, client_secret: str) 
             raise KeyError(f"the scenario has no {system}, which the configuration's {conn_id} uses")
         os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps({
             "conn_type": "http", "host": urls[system], "login": client_id, "password": client_secret,
-            "extra": EMULATOR_CONNECTION_EXTRA})
+            "extra": {**EMULATOR_CONNECTION_EXTRA, **(extra or {})}})
 
 
 def run_dags(logical_date: datetime) -> dict[str, str]:
@@ -67,7 +69,13 @@ def run_dags(logical_date: datetime) -> dict[str, str]:
 
     from b2b_cdp.config import load_config
 
+    from airflow.models.pool import Pool
+
+    from b2b_cdp.orchestration import required_pools
+
     db.initdb()  # creates or upgrades the metadata database; quick when it is current
+    for pool, slots in required_pools().items():
+        Pool.create_or_update_pool(pool, slots, "Marketo instance rate limit share", include_deferred=False)
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")

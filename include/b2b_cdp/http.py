@@ -6,8 +6,10 @@ bodies); this module owns how long to wait and how many times to try.
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -83,6 +85,45 @@ class HttpPolicy:
                             attempt, self.max_attempts - 1, wait)
                 self.sleep(wait)
         raise AssertionError("unreachable")
+
+
+class SlidingWindowLimiter:
+    """At most `calls` requests in any `seconds`-long window: waits before a call rather than
+    letting the service refuse it (Marketo: 100 calls per 20 s per instance, 606 beyond)."""
+
+    def __init__(self, calls: int, seconds: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.calls, self.seconds = calls, seconds
+        self.clock, self.sleep = clock, sleep
+        self._sent: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def acquire(self) -> None:
+        with self._lock:
+            while True:
+                now = self.clock()
+                while self._sent and now - self._sent[0] >= self.seconds:
+                    self._sent.popleft()
+                if len(self._sent) < self.calls:
+                    self._sent.append(now)
+                    return
+                wait = self.seconds - (now - self._sent[0]) + 0.01
+                if self.waited == 0.0 or wait > 1:
+                    log.info("Rate limit: %d calls in %.0fs reached; waiting %.1fs", self.calls,
+                             self.seconds, wait)
+                self.waited += wait
+                self.sleep(wait)
+
+
+_limiters: dict[tuple, SlidingWindowLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(key: str, calls: int, seconds: float) -> SlidingWindowLimiter:
+    """One limiter per service instance in this process, whichever client asks for it."""
+    with _limiters_lock:
+        return _limiters.setdefault((key, calls, seconds), SlidingWindowLimiter(calls, seconds))
 
 
 def _path(url: str) -> str:

@@ -131,8 +131,7 @@ def sync_marketo_activities(source_id: str, run_id: str, run_at: datetime) -> in
 def sync_marketo_leads(source_id: str, run_id: str, run_at: datetime) -> dict[str, int]:
     """Lead changes and new leads: the changed leads are read whole (every described field)."""
     cfg, source, client = _marketo(source_id)
-    fields = [f["rest"]["name"] for f in client.call("GET", "/rest/v1/leads/describe.json")["result"]
-              if f.get("rest", {}).get("name")]
+    fields = client.describe_fields("leads")
     stream = _Stream(source_id, "lead_changes", run_id)
 
     def changed_leads(results: list[dict]):

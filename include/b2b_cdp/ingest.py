@@ -114,12 +114,14 @@ def land_marketo_b2b_objects(source_id: str, run_id: str, extracted_at: datetime
             conn, "raw/marketo_lead_account_ids", {"instance": source.munchkin_id})]
     munchkin = source.munchkin_id
     companies = ((f"{c['id']}.mkto_org@{munchkin}.Marketo", c)
-                 for c in client.query("companies", "externalCompanyId", account_ids))
+                 for c in client.query("companies", "externalCompanyId", account_ids,
+                                       fields=client.describe_fields("companies")))
     counts = {"companies": land(cfg, source_id, "raw_marketo_companies", "companies",
                                 f"{run_id}:companies", extracted_at, companies,
                                 api_calls=lambda: client.api_calls)}
     opportunities = ((f"{o['marketoGUID']}@{munchkin}.Marketo", o)
-                     for o in client.query("opportunities", "externalCompanyId", account_ids))
+                     for o in client.query("opportunities", "externalCompanyId", account_ids,
+                                           fields=client.describe_fields("opportunities")))
     counts["opportunities"] = land(cfg, source_id, "raw_marketo_opportunities", "opportunities",
                                    f"{run_id}:opportunities", extracted_at, opportunities,
                                    api_calls=lambda: client.api_calls)

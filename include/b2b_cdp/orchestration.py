@@ -78,3 +78,19 @@ def latency_deadline(window: str, interval: timedelta):
     return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=interval,
                          callback=AsyncCallback(latency_window_missed, kwargs={
                              "window": window, "seconds": int(interval.total_seconds())}))
+
+
+def marketo_pool(munchkin_id: str) -> str:
+    """The Airflow pool every task calling one Marketo instance runs in (ingest and activation
+    alike), so together they stay within the instance's rate and concurrency limits."""
+    return "marketo_" + munchkin_id.lower().replace("-", "_")
+
+
+def required_pools() -> dict[str, int]:
+    """Pool name -> slots, for every Marketo instance the configuration touches."""
+    from b2b_cdp.sources.marketo import POOL_SLOTS
+
+    cfg = load_config()
+    munchkins = {s.munchkin_id for s in cfg.sources if s.type == "marketo"}
+    munchkins |= {d.munchkin_id for d in cfg.destinations if d.type == "marketo"}
+    return {marketo_pool(m): POOL_SLOTS for m in sorted(munchkins)}

@@ -8,15 +8,18 @@ import json
 import shutil
 import tempfile
 import threading
-import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
+from . import faults as fault_catalog
+from .clock import EmulatedClock
+from .control import ControlApp
 from .http import Server
-from .marketo import MarketoInstance
+from .marketo import DEFAULT_DAILY_QUOTA, RATE_LIMIT_CALLS, MarketoInstance
 from .persist import atomic_write_text
 from .salesforce import SalesforceOrg
 from .scenario import Scenario, load_scenario
+from .timeutil import format_salesforce
 
 DEFAULT_CLIENT_ID = "cdp-emulator-client"
 DEFAULT_CLIENT_SECRET = "cdp-emulator-secret"
@@ -24,8 +27,14 @@ DEFAULT_CLIENT_SECRET = "cdp-emulator-secret"
 
 class EmulatorFleet:
     def __init__(self, scenario: Scenario, *, state_dir: str | Path | None = None, host: str = "127.0.0.1",
-                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET) -> None:
+                 client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
+                 clock_mode: str = "frozen", marketo_daily_quota: int = DEFAULT_DAILY_QUOTA,
+                 marketo_rate_limit: int | None = RATE_LIMIT_CALLS) -> None:
         self.scenario = scenario
+        self._clock = EmulatedClock(scenario.clock, clock_mode)
+        self.marketo_daily_quota = marketo_daily_quota
+        self.marketo_rate_limit = marketo_rate_limit
+        self.fault_registry = fault_catalog.FaultRegistry()
         self.state_dir = Path(state_dir).resolve() if state_dir is not None else None
         self.host = host
         self.client_id, self.client_secret = client_id, client_secret
@@ -34,14 +43,15 @@ class EmulatorFleet:
         self._urls: dict[str, str] = {}
         self._dropzone: Path | None = None
         self._temporary_dropzone = False
-        self._started_at: float | None = None
 
     @classmethod
     def from_scenario(cls, path: str | Path, state_dir: str | Path | None = None, host: str = "127.0.0.1", *,
-                      client_id: str = DEFAULT_CLIENT_ID,
-                      client_secret: str = DEFAULT_CLIENT_SECRET) -> "EmulatorFleet":
+                      client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
+                      clock_mode: str = "frozen", marketo_daily_quota: int = DEFAULT_DAILY_QUOTA,
+                      marketo_rate_limit: int | None = RATE_LIMIT_CALLS) -> "EmulatorFleet":
         return cls(load_scenario(path), state_dir=state_dir, host=host, client_id=client_id,
-                   client_secret=client_secret)
+                   client_secret=client_secret, clock_mode=clock_mode, marketo_daily_quota=marketo_daily_quota,
+                   marketo_rate_limit=marketo_rate_limit)
 
     # ------------------------------------------------------------------------------- properties
 
@@ -51,10 +61,57 @@ class EmulatorFleet:
         return self.scenario.clock
 
     def now(self) -> datetime:
-        """The emulated wall clock: the scenario clock, advancing in real time once started."""
-        if self._started_at is None:
-            return self.scenario.clock
-        return self.scenario.clock + timedelta(seconds=time.monotonic() - self._started_at)
+        """The emulated clock (UTC): starts at the scenario clock; frozen unless clock_mode="wall"."""
+        return self._clock.now()
+
+    @property
+    def clock_mode(self) -> str:
+        return self._clock.mode
+
+    def set_clock(self, moment: datetime | str) -> datetime:
+        """Jump the emulated clock to `moment` (naive = UTC); returns the new now."""
+        return self._clock.set(moment)
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the emulated clock on by `seconds` (may be negative); returns the new now."""
+        return self._clock.advance(seconds)
+
+    # ------------------------------------------------------------------------------- faults
+
+    def inject(self, instance_key: str, fault: str, **params) -> dict:
+        """Switch a fault on for one instance (names and parameters: faults.FAULTS); returns its entry."""
+        instance = self.instance(instance_key)
+        full = fault_catalog.validate(fault, params)
+        if fault == "token_expiry":
+            instance.expire_tokens()
+        elif fault == "field_renamed":
+            instance.rename_field(full["object"], full["old"], full["new"])
+        return self.fault_registry.add(instance_key, fault, full, format_salesforce(self.now()))
+
+    def faults(self) -> list[dict]:
+        """The faults in force (counted ones disappear once used up)."""
+        return self.fault_registry.list()
+
+    def clear_faults(self, instance_key: str | None = None) -> int:
+        """Switch every fault off (of one instance, or all); a field_renamed is renamed back."""
+        if instance_key is not None:
+            self.instance(instance_key)
+        removed = self.fault_registry.remove(instance_key)
+        for entry in reversed(removed):
+            if entry["fault"] == "field_renamed":
+                params = entry["params"]
+                try:
+                    self.instance(entry["instance"]).rename_field(params["object"], params["new"], params["old"])
+                except (KeyError, ValueError):
+                    pass
+        return len(removed)
+
+    # ------------------------------------------------------------------------------- mutations
+
+    def mutate(self, instance_key: str, action: str, **args) -> dict:
+        """A mutation by name: Marketo upsert_lead / delete_lead / add_activity, Salesforce upsert_record /
+        delete_record / commit_late (the same methods exist on the instance objects)."""
+        return self.instance(instance_key).mutate(action, args)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -79,7 +136,6 @@ class EmulatorFleet:
     def start(self) -> "EmulatorFleet":
         if self._servers:
             return self
-        self._started_at = time.monotonic()
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._dropzone = self.state_dir / "dropzone"
@@ -90,9 +146,12 @@ class EmulatorFleet:
         try:
             self._write_drops()
             apps = [MarketoInstance(cfg, now=self.now, client_id=self.client_id, client_secret=self.client_secret,
-                                    state_dir=self.state_dir, clock=self.scenario.clock)
+                                    state_dir=self.state_dir, clock=self.scenario.clock, faults=self.fault_registry,
+                                    daily_quota=self.marketo_daily_quota, limiter_now=self._clock.limiter_now,
+                                    rate_limit_calls=self.marketo_rate_limit)
                     for cfg in self.scenario.marketo]
-            apps += [SalesforceOrg(cfg, client_id=self.client_id, client_secret=self.client_secret)
+            apps += [SalesforceOrg(cfg, client_id=self.client_id, client_secret=self.client_secret, now=self.now,
+                                   faults=self.fault_registry, state_dir=self.state_dir)
                      for cfg in self.scenario.salesforce]
             url_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
             for app in apps:
@@ -101,6 +160,9 @@ class EmulatorFleet:
                 app.base_url = f"http://{url_host}:{server.port}"
                 self._instances[app.key] = app
                 self._urls[app.key] = app.base_url
+            control = Server(ControlApp(self), self.host, 0)
+            self._servers.append(control)
+            self._urls["control"] = f"http://{url_host}:{control.port}"
             for server in self._servers:
                 server.start()
         except BaseException:
@@ -117,6 +179,7 @@ class EmulatorFleet:
         for stopper in stoppers:
             stopper.join()
         self._servers = []
+        self.fault_registry.remove()
         if self._temporary_dropzone and self._dropzone is not None:
             shutil.rmtree(self._dropzone, ignore_errors=True)
             self._temporary_dropzone = False

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +56,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json;charset=UTF-8"
     headers: dict[str, str] = field(default_factory=dict)
+    # Fault injection: send the headers and this many body bytes, then reset the connection.
+    abort_after: int | None = None
 
 
 def json_response(obj, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -178,19 +182,34 @@ def _make_handler(app: App):
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command == "HEAD":
+                return
+            if response.abort_after is None:
                 self.wfile.write(response.body)
+                return
+            # The connection dies mid-body: what a client sees when a download is cut off.
+            self.wfile.write(response.body[:max(0, response.abort_after)])
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
     return Handler
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128      # bursts of parallel clients must reach the handler, not the backlog
+
+
 class Server:
     """One app on one port, served from a daemon thread."""
 
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(app))
+        self._httpd = _HTTPServer((host, port), _make_handler(app))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

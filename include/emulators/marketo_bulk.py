@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from .faults import malform_csv_line
 from .marketo_catalog import (
     ACTIVITY_COLUMNS, ACTIVITY_OPTIONAL_COLUMNS, DELETE_LEAD_TYPE, MarketoError,
 )
@@ -207,6 +208,12 @@ class BulkExports:
             raise MarketoError("1003", f"Invalid field(s); activity exports accept: {', '.join(allowed)}")
         return {"fields": fields, "filter": flt}
 
+    @property
+    def bytes_exported_today(self) -> int:
+        """Export bytes (by fileSize) counted against today's quota; the day is Central time."""
+        self._roll_quota_day()
+        return self.quota["bytes"]
+
     def _check_quota(self) -> None:
         self._roll_quota_day()
         if self.quota["bytes"] >= self.daily_quota_bytes:
@@ -227,12 +234,16 @@ class BulkExports:
         rows = self._lead_rows(job) if job["object"] == "leads" else self._activity_rows(job)
         fields = job["spec"]["fields"]
         headers = [job["spec"]["columnHeaderNames"].get(f, f) for f in fields]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=DELIMITERS[job["format"]], lineterminator="\n")
-        writer.writerow(headers)
-        for row in rows:
-            writer.writerow([_cell(row.get(f)) for f in fields])
-        data = buffer.getvalue().encode("utf-8")
+        delimiter = DELIMITERS[job["format"]]
+        lines = [_csv_line(headers, delimiter)] + [_csv_line([_cell(row.get(f)) for f in fields], delimiter)
+                                                   for row in rows]
+        if rows:
+            fault = self.instance._fault("take", "malformed_csv_row",
+                                         lambda p: p["object"] in (None, job["object"]))
+            if fault:
+                index = min(fault["row"], len(rows))
+                lines[index] = malform_csv_line(lines[index], delimiter, fault["kind"])
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
         self.files[job["exportId"]] = data
         if self.export_dir is not None:
             atomic_write_bytes(self.export_dir / f"{job['exportId']}.{job['format'].lower()}", data)
@@ -304,6 +315,12 @@ def _attributes_json(attributes):
     if isinstance(attributes, list):
         attributes = {a.get("name"): a.get("value") for a in attributes if isinstance(a, dict)}
     return json.dumps(attributes, separators=(",", ":"))
+
+
+def _csv_line(cells: list[str], delimiter: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(cells)
+    return buffer.getvalue()
 
 
 def _cell(value) -> str:

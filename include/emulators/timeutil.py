@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta, timezone
 
-# Marketo resets its daily quotas at midnight US Central (the docs say CST, a fixed offset).
-CENTRAL = timezone(timedelta(hours=-6), "CST")
+# Marketo resets its daily quotas at midnight US Central ("12:00AM CST" in the docs): the civil day in
+# America/Chicago, daylight saving time included. A fixed CST offset only if no tz database is installed.
+try:
+    from zoneinfo import ZoneInfo
+    CENTRAL = ZoneInfo("America/Chicago")
+except Exception:  # pragma: no cover - no tz database on this machine
+    CENTRAL = timezone(timedelta(hours=-6), "CST")
 
 _OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
 
@@ -56,3 +61,20 @@ def format_salesforce(moment: datetime) -> str:
 
 def central_day(moment: datetime) -> str:
     return moment.astimezone(CENTRAL).date().isoformat()
+
+
+def next_central_midnight(moment: datetime) -> datetime:
+    """The first instant (UTC) of the Central day after the one `moment` falls in."""
+    local = moment.astimezone(CENTRAL)
+    following = (local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None) + timedelta(days=1))
+    return following.replace(tzinfo=CENTRAL).astimezone(timezone.utc)
+
+
+def format_salesforce_bulk(moment: datetime) -> str:
+    """Bulk API CSV results write date-times as 2026-11-20T12:00:00.000Z."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def ensure_aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -48,8 +48,9 @@ def test_the_first_demo_finds_exactly_p2_and_both_lists_hold_p2(first_run):
         assert got["members"] == ["p2@townsend.com"]          # read back from Marketo's API
         assert (got["added"], got["removed"]) == (1, 0)
         assert got["api_calls"] >= 2
-    assert report["checkpoints"] == {"config_destination_mappings": {"success": True},
-                                     "config_topology": {"success": True}}
+    assert report["checkpoints"] == {name: {"success": True} for name in (
+        "config_destination_mappings", "config_topology", "landing__marketo_111_aaa_111",
+        "landing__marketo_222_bbb_222", "landing__salesforce_crm1", "landing__salesforce_crm2")}
     assert "segment high_value_new_product_visitors (batch): 1 member(s) p2@townsend.com" in result.stdout
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -93,7 +92,7 @@ def test_missing_unknown_and_expired_tokens(fleet, base: str) -> None:
     instance = fleet.instance(KEY)
     instance.token_ttl = 0.2
     token = requests.get(f"{base}/identity/oauth/token", params=CREDENTIALS).json()["access_token"]
-    time.sleep(0.3)
+    fleet.advance(0.3)                                   # emulated time: the clock is frozen otherwise
     expired = {"Authorization": f"Bearer {token}"}
     assert error_code(requests.get(f"{base}/rest/v1/leads.json", params=params, headers=expired)) == "602"
     fresh = requests.get(f"{base}/identity/oauth/token", params=CREDENTIALS).json()["access_token"]

@@ -139,3 +139,27 @@ def test_each_deal_counts_once_per_account_whatever_the_person_relation(sandbox,
     assert sorted(r for r, in relations) == ["direct", "opportunity_role"]
     result = segments.evaluate_sandbox(parse_config(raw), sandbox, as_of=CLOCK, run_id="r")
     assert result["high_value_new_product_visitors"]["members"] == 0
+
+
+def test_marketo_only_and_crm_direct_configurations_give_the_same_segment(sandbox, bodea_fleet, tmp_path,
+                                                                          monkeypatch):
+    """With CRM-synced Marketo instances the CRM needs no direct connection: dropping the two
+    Salesforce sources (the CRM data flows through Marketo) selects the same people."""
+    import yaml
+
+    from b2b_cdp.config import DEFAULT_CONFIG_PATH, load_config as load
+
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["sources"] = [s for s in raw["sources"] if s["type"] != "salesforce"]
+    marketo_only = tmp_path / "marketo-only.yaml"
+    marketo_only.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_CONFIG", str(marketo_only))
+    assert [s.type for s in load().sources] == ["marketo", "marketo", "mdm"]
+    ingest_everything("run-1")
+    identity.stitch(sandbox)
+    result = segments.evaluate_sandbox(load(), sandbox, as_of=CLOCK, run_id="run-1")
+    assert result["high_value_new_product_visitors"]["members"] == 1
+    members = one(sandbox, "SELECT p.email FROM audience_membership m JOIN profile_person p USING (person_id)")
+    assert members == [("p2@townsend.com",)]
+    won, = one(sandbox, "SELECT closed_won_amount FROM profile_account WHERE mdm_id = 'MDM-TOWNSEND'")[0]
+    assert won == 1100000

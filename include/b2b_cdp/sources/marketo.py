@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 import requests
 
 from b2b_cdp.connections import ApiCredentials, api_credentials
-from b2b_cdp.http import HttpPolicy, RetryableError
+from b2b_cdp.http import HttpPolicy, RetryableError, SlidingWindowLimiter, shared_limiter
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ TOKEN_CODES = {"601", "602"}        # invalid / expired access token
 RETRY_CODES = {"502", "604", "606", "608", "611", "615", "713"}
 TOKEN_MARGIN_SECONDS = 60           # refresh a little before expiry, never mid-call
 FINAL_JOB_STATES = {"Completed", "Failed", "Canceled"}
+RATE_LIMIT_CALLS, RATE_LIMIT_SECONDS = 100, 20.0   # per instance; 606 beyond
+POOL_SLOTS = 2   # Airflow pool slots per instance: each running task gets an equal share of the limit
 
 
 class MarketoError(RuntimeError):
@@ -61,8 +63,14 @@ def chunks(items: list, size: int = BATCH_SIZE) -> Iterator[list]:
 
 class MarketoClient:
     def __init__(self, credentials: ApiCredentials, *, policy: HttpPolicy | None = None,
-                 poll_seconds: float | None = None):
+                 poll_seconds: float | None = None, limiter: SlidingWindowLimiter | None = None):
         self._creds = credentials
+        # Tasks touching one instance run in its Airflow pool (POOL_SLOTS at once), so each
+        # process keeps to its share of the instance's rate limit.
+        self.limiter = limiter or shared_limiter(
+            credentials.base_url,
+            int(credentials.extra.get("rate_limit_calls", RATE_LIMIT_CALLS // POOL_SLOTS)),
+            float(credentials.extra.get("rate_limit_seconds", RATE_LIMIT_SECONDS)))
         self.policy = policy or HttpPolicy()
         self.poll_seconds = float(poll_seconds if poll_seconds is not None
                                   else credentials.extra.get("bulk_poll_seconds", 60))
@@ -113,6 +121,7 @@ class MarketoClient:
         """One REST/Bulk call; returns the JSON body, or the raw response when stream=True."""
         for attempt in (1, 2):
             headers = {**(headers or {}), "Authorization": f"Bearer {self._access_token()}"}
+            self.limiter.acquire()
             self.api_calls += 1
             try:
                 if stream:
@@ -131,6 +140,15 @@ class MarketoClient:
         return self.policy.server_now()
 
     # ------------------------------------------------------------------ reads
+    def describe_fields(self, obj: str) -> list[str]:
+        """Every field of a lead-database object: queries return only a few default fields
+        unless asked for more, and asking for all picks up new custom fields on their own."""
+        if obj == "leads":
+            return [f["rest"]["name"] for f in self.call("GET", "/rest/v1/leads/describe.json")["result"]
+                    if f.get("rest", {}).get("name")]
+        described = self.call("GET", f"/rest/v1/{obj}/describe.json")["result"][0]
+        return [f["name"] for f in described.get("fields", [])]
+
     def activity_types(self) -> list[dict]:
         return self.call("GET", "/rest/v1/activities/types.json").get("result", [])
 

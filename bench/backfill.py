@@ -1,0 +1,145 @@
+"""Benchmark: Marketo backfill from the emulator into the warehouse, against a plain COPY.
+
+    python bench/backfill.py [--leads 1000000] [--activities 5000000] [--report build/bench/backfill.json]
+
+Both sides run in the same process against the same PostgreSQL (the configured `cdp_warehouse` or
+an embedded one): the pipeline's resumable bulk backfill (export jobs, streamed download, COPY into
+the raw lake) and, as the baseline, a COPY of the very same CSV files, already on local disk, into
+a plain text table. Reported: rows/s for each, their ratio (goal >= 0.5), API calls and export bytes
+used against the quotas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+MUNCHKIN = "111-AAA-111"
+
+
+def synthetic_scenario(path: Path, leads: int, activities: int) -> None:
+    start = CLOCK - timedelta(days=300)
+    step_lead = timedelta(days=299) / max(leads, 1)
+    step_act = timedelta(days=299) / max(activities, 1)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    scenario = {"clock": CLOCK.strftime(fmt), "marketo": [{
+        "munchkin_id": MUNCHKIN,
+        "leads": [{"id": i, "email": f"person{i}@company{i % 5000}.example", "firstName": f"First{i}",
+                   "lastName": f"Last{i}", "title": "Engineer", "company": f"Company {i % 5000}",
+                   "unsubscribed": False, "createdAt": (start + step_lead * i).strftime(fmt),
+                   "updatedAt": (start + step_lead * i).strftime(fmt)} for i in range(1, leads + 1)],
+        "activities": [{"marketoGUID": f"a{i}", "leadId": 1 + i % max(leads, 1),
+                        "activityDate": (start + step_act * i).strftime(fmt), "activityTypeId": 1,
+                        "primaryAttributeValueId": 500 + i % 50,
+                        "primaryAttributeValue": f"www.example.com/page/{i % 50}",
+                        "attributes": [{"name": "Webpage URL", "value": f"/page/{i % 50}"}]}
+                       for i in range(activities)],
+    }]}
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--activities", type=int, default=500_000)
+    parser.add_argument("--report", type=Path, default=ROOT / "build" / "bench" / "backfill.json")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="cdp-bench-"))
+    os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow"))
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    config = yaml.safe_load((ROOT / "include" / "config" / "cdp.yaml").read_text())
+    config["sources"] = [dict(config["sources"][0], backfill_start=(CLOCK - timedelta(days=301)).isoformat(),
+                              daily_export_quota_mb=100_000)]
+    config["segments"], config["destinations"] = [], []
+    (work / "cdp.yaml").write_text(yaml.safe_dump(config))
+    os.environ["CDP_CONFIG"] = str(work / "cdp.yaml")
+
+    from emulators import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorFleet
+
+    from b2b_cdp import warehouse
+    from b2b_cdp.backfill import backfill_object
+    from b2b_cdp.config import load_config
+    from b2b_cdp.demo import connect_emulators
+    from b2b_cdp.embedded import start_embedded_warehouse, warehouse_configured
+    from b2b_cdp.sources.marketo import MarketoClient
+
+    if not warehouse_configured():
+        start_embedded_warehouse(work / "warehouse")
+    sandbox = load_config().sandboxes()[0]
+    with warehouse.connect() as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{sandbox.schema}" CASCADE')
+    warehouse.migrate(sandbox)
+
+    print(f"Generating {args.leads:,} leads and {args.activities:,} activities...", flush=True)
+    synthetic_scenario(work / "scenario.yaml", args.leads, args.activities)
+    report: dict = {"leads": args.leads, "activities": args.activities}
+    with EmulatorFleet.from_scenario(work / "scenario.yaml", state_dir=work / "emulators",
+                                     marketo_daily_quota=10_000_000) as fleet:
+        fleet.instance(f"marketo:{MUNCHKIN}").exports.daily_quota_bytes = 100 * 10**9
+        connect_emulators(fleet.urls, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        client = MarketoClient.from_connection(load_config().sources[0].conn_id, poll_seconds=0.01)
+        started = time.perf_counter()
+        rows = sum(backfill_object(load_config().sources[0].id, obj, CLOCK, client=client).rows
+                   for obj in ("leads", "activities"))
+        pipeline_s = time.perf_counter() - started
+        with warehouse.connect(sandbox) as conn:
+            exported = conn.execute("SELECT coalesce(sum(file_size), 0) FROM ops_bulk_job").fetchone()[0]
+            export_ids = conn.execute("SELECT object, export_id FROM ops_bulk_job ORDER BY 1, window_start").fetchall()
+
+        # Baseline: the same CSV files, fetched to local disk first (not timed), then one COPY each.
+        files = []
+        for obj, export_id in export_ids:
+            target = work / f"{obj}-{export_id}.csv"
+            with target.open("wb") as handle:
+                for chunk in client._export_bytes(obj, export_id):
+                    handle.write(chunk)
+            files.append((obj, target))
+        api_calls = client.api_calls
+    # Plain COPY into tables with the files' own columns (all text), NULL written as `null`.
+    from psycopg import sql
+
+    with warehouse.connect(sandbox) as conn:
+        for obj in ("leads", "activities"):
+            header = next(path for o, path in files if o == obj).open(encoding="utf-8").readline().strip()
+            conn.execute(sql.SQL("CREATE TABLE {} ({})").format(
+                sql.Identifier(f"bench_{obj}_copy"),
+                sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in header.split(","))))
+    started = time.perf_counter()
+    with warehouse.connect(sandbox) as conn:
+        for obj, path in files:
+            statement = sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, HEADER true, NULL 'null')").format(
+                sql.Identifier(f"bench_{obj}_copy"))
+            with conn.cursor() as cur, cur.copy(statement) as copy, path.open("rb") as handle:
+                while chunk := handle.read(1 << 16):
+                    copy.write(chunk)
+    baseline_s = time.perf_counter() - started
+    with warehouse.connect(sandbox) as conn:
+        baseline_rows = conn.execute("SELECT (SELECT count(*) FROM bench_leads_copy) + "
+                                     "(SELECT count(*) FROM bench_activities_copy)").fetchone()[0]
+    report.update({
+        "pipeline": {"rows": rows, "seconds": round(pipeline_s, 2), "rows_per_s": round(rows / pipeline_s)},
+        "baseline_plain_copy": {"rows": baseline_rows, "seconds": round(baseline_s, 2),
+                                "rows_per_s": round(baseline_rows / baseline_s)},
+        "ratio_to_plain_copy": round((rows / pipeline_s) / (baseline_rows / baseline_s), 3),
+        "api_calls": api_calls, "api_calls_daily_quota": 50_000,
+        "export_bytes": int(exported), "export_bytes_daily_quota": 500_000_000,
+    })
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
