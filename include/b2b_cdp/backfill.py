@@ -102,7 +102,11 @@ def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -
             used = _bytes_used(sandbox, source_id, client.server_now())
             if used >= quota:
                 raise QuotaExhausted(source_id, until_quota_reset(client.server_now()), used, quota)
-            export_id = client.create_export(obj, _bulk_body(obj, start, end, fields))
+            try:
+                export_id = client.create_export(obj, _bulk_body(obj, start, end, fields))
+            except MarketoError as exc:
+                _pause_if_quota(exc, sandbox, source_id, client, quota)
+                raise
             # Recorded before queueing: from here on a crash resumes this export.
             save("backfill/update_job", {**window, "export_id": export_id, "status": "Created",
                                          "file_size": None, "created_at": client.server_now()})
@@ -111,9 +115,7 @@ def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -
             try:
                 client.enqueue_export(obj, export_id)
             except MarketoError as exc:
-                if exc.code == "1029" and "quota" in exc.message.lower():
-                    used = _bytes_used(sandbox, source_id, client.server_now())
-                    raise QuotaExhausted(source_id, until_quota_reset(client.server_now()), used, quota) from None
+                _pause_if_quota(exc, sandbox, source_id, client, quota)
                 raise
         job = client.wait_for_export(obj, export_id)
         if job["status"] != "Completed":
@@ -137,6 +139,14 @@ def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -
         save("backfill/mark_loaded", {**window, "rows": loaded, "file_size": file_size})
         _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
     return _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
+
+
+def _pause_if_quota(exc, sandbox, source_id: str, client, quota: int) -> None:
+    """Marketo refuses create and enqueue with 1029 once the day's export quota is spent
+    (possibly by another client of the instance): pause until the reset rather than fail."""
+    if exc.code == "1029" and "quota" in exc.message.lower():
+        used = max(_bytes_used(sandbox, source_id, client.server_now()), quota)
+        raise QuotaExhausted(source_id, until_quota_reset(client.server_now()), used, quota) from None
 
 
 def _bytes_used(sandbox, source_id: str, source_now: datetime) -> int:

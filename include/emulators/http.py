@@ -11,6 +11,8 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass, field
+import email.utils
+from datetime import timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -128,6 +130,14 @@ def _make_handler(app: App):
         disable_nagle_algorithm = True  # headers and body go out in two writes; don't wait on delayed ACKs
         def version_string(self) -> str:
             return "emulator"
+
+        def date_time_string(self, timestamp=None) -> str:
+            # The Date header tells the emulated clock, as a real service's tells its own: clients
+            # reckon quota days and freshness from it.
+            now = getattr(app, "now", None)
+            if timestamp is None and callable(now):
+                return email.utils.format_datetime(now().astimezone(timezone.utc), usegmt=True)
+            return super().date_time_string(timestamp)
 
         def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
             pass  # request logs would drown test output
