@@ -45,13 +45,13 @@ def synthetic_scenario(path: Path, leads: int, activities: int) -> None:
                         "attributes": [{"name": "Webpage URL", "value": f"/page/{i % 50}"}]}
                        for i in range(activities)],
     }]}
-    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    path.write_text(json.dumps(scenario))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=int, default=100_000)
-    parser.add_argument("--activities", type=int, default=500_000)
+    parser.add_argument("--leads", type=int, default=50_000)
+    parser.add_argument("--activities", type=int, default=250_000)
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "bench" / "backfill.json")
     args = parser.parse_args()
 
@@ -82,9 +82,9 @@ def main() -> int:
     warehouse.migrate(sandbox)
 
     print(f"Generating {args.leads:,} leads and {args.activities:,} activities...", flush=True)
-    synthetic_scenario(work / "scenario.yaml", args.leads, args.activities)
+    synthetic_scenario(work / "scenario.json", args.leads, args.activities)
     report: dict = {"leads": args.leads, "activities": args.activities}
-    with EmulatorFleet.from_scenario(work / "scenario.yaml", state_dir=work / "emulators",
+    with EmulatorFleet.from_scenario(work / "scenario.json", state_dir=work / "emulators",
                                      marketo_daily_quota=10_000_000) as fleet:
         fleet.instance(f"marketo:{MUNCHKIN}").exports.daily_quota_bytes = 100 * 10**9
         connect_emulators(fleet.urls, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
