@@ -54,15 +54,19 @@ def iso_utc(moment: datetime) -> str:
 
 
 def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, extracted_at: datetime,
-         records: Iterable[tuple[str, dict]], api_calls=lambda: 0, then=None) -> int:
+         records: Iterable[tuple[str, dict]] | None = None, api_calls=lambda: 0, then=None,
+         loader=None) -> int:
     """Land a batch in every sandbox the source feeds: streamed once, copied to the other sandboxes.
-    `then(conn, rows)` runs in the same transaction (e.g. to move a sync cursor with the rows)."""
+    The rows come from `records` ((source key, record) pairs) or from `loader(conn, **batch)`, which
+    writes them itself (e.g. a whole CSV file through COPY). `then(conn, rows)` runs in the same
+    transaction (e.g. to move a sync cursor with the rows)."""
     sandboxes = cfg.sandboxes_fed_by(source_id)
     first = sandboxes[0]
     calls_before = api_calls()  # the records are fetched while they stream into COPY
+    batch = {"batch_id": batch_id, "instance": _instance(cfg, source_id), "extracted_at": extracted_at.isoformat()}
     with warehouse.connect(first) as conn:
-        rows = warehouse.land_raw(conn, table, batch_id=batch_id, instance=_instance(cfg, source_id),
-                                  extracted_at=extracted_at.isoformat(), records=records)
+        rows = (loader(conn, **batch) if loader is not None
+                else warehouse.land_raw(conn, table, records=records, **batch))
         for other in sandboxes[1:]:
             ids = {"schema": other.schema, "table": table}
             warehouse.run(conn, "raw/delete_batch_in", {"batch_id": batch_id}, identifiers=ids).close()

@@ -7,6 +7,7 @@ with search_path, so the SQL files name tables without a schema and no query cro
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from contextlib import contextmanager
@@ -99,6 +100,48 @@ def land_raw(conn: psycopg.Connection, table: str, *, batch_id: str, instance: s
     rows = ((key, instance, batch_id, extracted_at, json.dumps(record, separators=(",", ":")))
             for key, record in records)
     return copy_rows(conn, table, ["_source_key", "_instance", "_batch_id", "_extracted_at", "_record"], rows)
+
+
+class MalformedFile(ValueError):
+    """A CSV file PostgreSQL's COPY refused (e.g. a row with the wrong number of cells)."""
+
+
+def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str, extracted_at: str,
+                 chunks: Iterable[bytes], key_column: str, key_suffix: str) -> int:
+    """Land a CSV file's bytes as one raw batch without parsing rows in Python: COPY into a
+    staging table, then one INSERT ... SELECT (`null` cells become NULL, as Marketo writes them).
+    Raises MalformedFile, leaving the transaction usable, when COPY refuses the file."""
+    chunks = iter(chunks)
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if b"\n" in head:
+            break
+    if not head.strip():
+        return 0
+    columns = next(csv.reader([head.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")]))
+    if key_column not in columns:
+        raise MalformedFile(f"the file has no {key_column!r} column (columns: {columns})")
+    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"table": table}).close()
+    staging = "staging_csv"
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(staging)))
+        cur.execute(sql.SQL("CREATE TEMP TABLE {} ({})").format(
+            sql.Identifier(staging), sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in columns)))
+    try:
+        with conn.transaction():   # a savepoint: a refused file leaves the outer transaction usable
+            with conn.cursor() as cur, cur.copy(sql.SQL(
+                    "COPY {} FROM STDIN WITH (FORMAT csv, HEADER true, NULL 'null')").format(
+                    sql.Identifier(staging))) as copy:
+                copy.write(head)
+                for chunk in chunks:
+                    copy.write(chunk)
+    except (psycopg.errors.BadCopyFileFormat, psycopg.errors.DataError) as exc:
+        raise MalformedFile(str(exc).splitlines()[0]) from None
+    with run(conn, "raw/stage_csv_to_raw", {
+            "key_suffix": key_suffix, "instance": instance, "batch_id": batch_id, "extracted_at": extracted_at},
+            identifiers={"table": table, "key_column": key_column, "staging": staging}) as cur:
+        return cur.rowcount
 
 
 def migrate(sandbox: Sandbox) -> list[str]:
