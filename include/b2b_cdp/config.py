@@ -87,6 +87,8 @@ class SalesforceSource(_Source):
     org_id: str = Field(pattern=r"^00D[0-9A-Za-z]{12,15}$")
     conn_id: str
     api_version: str = Field(default="v60.0", pattern=r"^v\d+\.\d$")
+    # Backfills read through Bulk API 2.0 query jobs (large objects, few calls) or REST query pages.
+    backfill_api: Literal["bulk", "rest"] = "bulk"
     # Records can commit with a SystemModstamp earlier than one already seen: re-read this much.
     lookback_seconds: int = Field(default=600, ge=0)
     objects: list[Literal["Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole"]] = [

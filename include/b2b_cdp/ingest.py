@@ -136,18 +136,36 @@ def land_marketo_b2b_objects(source_id: str, run_id: str, extracted_at: datetime
 
 
 def land_salesforce_object(source_id: str, obj: str, run_id: str, extracted_at: datetime) -> int:
+    """Backfill one object: a Bulk API 2.0 query streamed into COPY (or, with backfill_api: rest,
+    REST query pages). Either way the newest SystemModstamp landed becomes the incremental cursor."""
+    from b2b_cdp.incremental import NewestChange
     from b2b_cdp.sources.salesforce import SalesforceClient
 
     cfg = load_config()
     source: SalesforceSource = cfg.source(source_id)
     client = SalesforceClient.from_connection(source.conn_id, source.api_version)
-    from b2b_cdp.incremental import NewestChange
-
     soql = f"SELECT {', '.join(SALESFORCE_FIELDS[obj])} FROM {obj}"
-    tracker = NewestChange()  # incremental syncs continue from the newest change landed here
-    return land(cfg, source_id, f"raw_salesforce_{obj.lower()}", obj, f"{run_id}:{obj}", extracted_at,
-                tracker.watch(client.query(soql), source.org_id), api_calls=lambda: client.api_calls,
-                then=lambda conn, rows: tracker.save(conn, source_id, f"sobject:{obj}"))
+    table, batch_id, stream = f"raw_salesforce_{obj.lower()}", f"{run_id}:{obj}", f"sobject:{obj}"
+    if source.backfill_api == "rest":
+        tracker = NewestChange()
+        return land(cfg, source_id, table, obj, batch_id, extracted_at,
+                    tracker.watch(client.query(soql), source.org_id), api_calls=lambda: client.api_calls,
+                    then=lambda conn, rows: tracker.save(conn, source_id, stream))
+
+    poll = float(client.credentials_extra.get("bulk_poll_seconds", 2.0))
+
+    def copy_results(conn, **batch) -> int:
+        return warehouse.land_raw_csv(conn, table, chunks=client.bulk_query_csv(soql, poll_seconds=poll),
+                                      key_column="Id", key_suffix=f"@{source.org_id}.Salesforce",
+                                      null_marker="", **batch)
+
+    def save_cursor(conn, rows: int) -> None:
+        warehouse.run(conn, "incremental/cursor_from_batch", {
+            "source_id": source_id, "stream": stream, "batch_id": batch_id},
+            identifiers={"table": table}).close()
+
+    return land(cfg, source_id, table, obj, batch_id, extracted_at, loader=copy_results,
+                api_calls=lambda: client.api_calls, then=save_cursor)
 
 
 # ---------------------------------------------------------------------------- MDM file drop

@@ -107,9 +107,10 @@ class MalformedFile(ValueError):
 
 
 def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str, extracted_at: str,
-                 chunks: Iterable[bytes], key_column: str, key_suffix: str) -> int:
+                 chunks: Iterable[bytes], key_column: str, key_suffix: str, null_marker: str = "null") -> int:
     """Land a CSV file's bytes as one raw batch without parsing rows in Python: COPY into a
-    staging table, then one INSERT ... SELECT (`null` cells become NULL, as Marketo writes them).
+    staging table, then one INSERT ... SELECT (`null_marker` cells become NULL: Marketo writes
+    `null`, Salesforce leaves the cell empty).
     Raises MalformedFile, leaving the transaction usable, when COPY refuses the file."""
     chunks = iter(chunks)
     head = b""
@@ -131,8 +132,8 @@ def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instanc
     try:
         with conn.transaction():   # a savepoint: a refused file leaves the outer transaction usable
             with conn.cursor() as cur, cur.copy(sql.SQL(
-                    "COPY {} FROM STDIN WITH (FORMAT csv, HEADER true, NULL 'null')").format(
-                    sql.Identifier(staging))) as copy:
+                    "COPY {} FROM STDIN WITH (FORMAT csv, HEADER true, NULL {})").format(
+                    sql.Identifier(staging), sql.Literal(null_marker))) as copy:
                 copy.write(head)
                 for chunk in chunks:
                     copy.write(chunk)

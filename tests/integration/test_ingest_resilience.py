@@ -134,6 +134,9 @@ def test_an_exhausted_export_quota_pauses_until_the_central_midnight_reset(sandb
     assert result.rows == 4 and result.windows_done == result.windows_total
     (predicted,), = rows(sandbox, "SELECT predicted_days FROM ops_backfill_progress WHERE object = 'leads'")
     assert days > 1 and predicted == 1    # the prediction made when done: nothing remains
+    # Given this volume up front, the prediction holds: the backfill took no more quota days.
+    (volume,), = rows(sandbox, "SELECT sum(file_size) FROM ops_bulk_job WHERE object = 'leads'")
+    assert days <= backfill.predict_days(volume, exports.daily_quota_bytes, exports.daily_quota_bytes)
 
 
 def test_backfill_days_prediction():
