@@ -3,7 +3,6 @@ emulators on the Bodea scenario, reached the way tasks reach them (Airflow conne
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path

@@ -44,7 +44,6 @@ def _expectations(now: datetime):
 
 def check_landed(source_id: str, run_id: str, now: datetime) -> CheckpointOutcome:
     """Validate every batch of the source landed since the last check; quarantine refused rows."""
-    import great_expectations as gx
     import pandas as pd
 
     cfg = load_config()

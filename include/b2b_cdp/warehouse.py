@@ -12,7 +12,6 @@ import json
 import logging
 from contextlib import contextmanager
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import psycopg

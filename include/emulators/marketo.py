@@ -20,7 +20,7 @@ from .marketo_catalog import (
     ACTIVITY_TYPE_IDS, B2B_OBJECTS, LEAD_DEFAULT_FIELDS, LEAD_FIELDS, LEAD_READ_ONLY, MarketoError,
     activity_types, display_name, field_catalog, guess_data_type,
 )
-from .persist import atomic_write_json, load_json
+from .persist import MutationLog, atomic_write_json, load_json
 from .timeutil import central_day, format_marketo, parse_datetime
 
 TOKEN_TTL_SECONDS = 3600
@@ -56,7 +56,8 @@ def _as_int(value):
         return None
 
 
-class MarketoInstance(App):
+class MarketoInstance(MutationLog, App):
+    MUTATIONS, SYSTEM = MUTATIONS, "Marketo"
     max_body_bytes = 1024 * 1024
 
     def __init__(self, config: dict, *, now, client_id: str, client_secret: str,
@@ -828,22 +829,8 @@ class MarketoInstance(App):
             "primary_attribute_value": primary_attribute_value, "attributes": attributes,
             "primary_attribute_value_id": primary_attribute_value_id, "campaign_id": campaign_id})
 
-    def mutate(self, action: str, args: dict) -> dict:
-        """The control API's entry point: one of MUTATIONS with its keyword arguments."""
-        if action not in MUTATIONS:
-            raise ValueError(f"unknown Marketo mutation {action!r}; known: {', '.join(MUTATIONS)}")
-        try:
-            return getattr(self, action)(**(args or {}))
-        except TypeError as exc:
-            raise ValueError(f"{action}: {exc}") from None
-
-    def _mutate(self, action: str, args: dict) -> dict:
-        with self.lock:
-            at = self.now()
-            result = self._apply_mutation(action, args, at)
-            self._mutations.append({"action": action, "args": args, "at": at.isoformat()})
-            self.save_state()
-            return copy.deepcopy(result)
+    def _persist(self) -> None:
+        self.save_state()
 
     def _apply_mutation(self, action: str, args: dict, at: datetime) -> dict:
         if action == "upsert_lead":

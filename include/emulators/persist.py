@@ -41,3 +41,34 @@ def load_json(path: Path):
             return json.load(handle)
     except FileNotFoundError:
         return None
+
+
+class MutationLog:
+    """Source changes made through the control API: applied under the instance's lock, logged with
+    their emulated time and saved, so a restarted emulator replays them. Subclasses set
+    MUTATIONS and SYSTEM, and provide lock, now(), _mutations, _apply_mutation() and _persist()."""
+
+    MUTATIONS: tuple[str, ...] = ()
+    SYSTEM = ""
+
+    def mutate(self, action: str, args: dict) -> dict:
+        """The control API's entry point: one of MUTATIONS with its keyword arguments."""
+        if action not in self.MUTATIONS:
+            raise ValueError(f"unknown {self.SYSTEM} mutation {action!r}; known: {', '.join(self.MUTATIONS)}")
+        try:
+            return getattr(self, action)(**(self._mutation_args(action, args or {})))
+        except TypeError as exc:
+            raise ValueError(f"{action}: {exc}") from None
+
+    def _mutation_args(self, action: str, args: dict) -> dict:
+        return args
+
+    def _mutate(self, action: str, args: dict) -> dict:
+        import copy
+
+        with self.lock:
+            at = self.now()
+            result = self._apply_mutation(action, args, at)
+            self._mutations.append({"action": action, "args": args, "at": at.isoformat()})
+            self._persist()
+            return copy.deepcopy(result)

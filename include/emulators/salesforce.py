@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import soql
 from .http import App, Request, Response, Router, json_response, text_response
-from .persist import atomic_write_json, load_json
+from .persist import MutationLog, atomic_write_json, load_json
 from .salesforce_bulk import BulkQueryJobs
 from .scenario import SALESFORCE_OBJECTS
 from .timeutil import format_salesforce, parse_datetime, try_parse_datetime
@@ -144,7 +144,8 @@ class _SObject:
         return field
 
 
-class SalesforceOrg(App):
+class SalesforceOrg(MutationLog, App):
+    MUTATIONS, SYSTEM = MUTATIONS, "Salesforce"
     def __init__(self, config: dict, *, client_id: str, client_secret: str, now=None, faults=None,
                  state_dir=None) -> None:
         config = copy.deepcopy(config)     # mutations must not leak into the scenario object
@@ -480,24 +481,13 @@ class SalesforceOrg(App):
             system_modstamp = system_modstamp.isoformat()
         return self._mutate("commit_late", {"obj": obj, "record": dict(record), "system_modstamp": system_modstamp})
 
-    def mutate(self, action: str, args: dict) -> dict:
-        if action not in MUTATIONS:
-            raise ValueError(f"unknown Salesforce mutation {action!r}; known: {', '.join(MUTATIONS)}")
-        if action == "delete_record" and args and "id" in args and "record_id" not in args:
-            args = {**args, "record_id": args["id"]}
-            args.pop("id")
-        try:
-            return getattr(self, action)(**(args or {}))
-        except TypeError as exc:
-            raise ValueError(f"{action}: {exc}") from None
+    def _mutation_args(self, action: str, args: dict) -> dict:
+        if action == "delete_record" and "id" in args and "record_id" not in args:
+            args = {k: v for k, v in args.items() if k != "id"} | {"record_id": args["id"]}
+        return args
 
-    def _mutate(self, action: str, args: dict) -> dict:
-        with self.lock:
-            at = self.now()
-            result = self._apply_mutation(action, args, at)
-            self._mutations.append({"action": action, "args": args, "at": at.isoformat()})
-            self._save_state()
-            return copy.deepcopy(result)
+    def _persist(self) -> None:
+        self._save_state()
 
     def _sobject_for_write(self, obj: str) -> _SObject:
         name = self._object_index.get(str(obj).lower())

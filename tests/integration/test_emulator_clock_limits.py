@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from emulators import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorFleet
+from tests.integration.emulator_clients import marketo_session, marketo_token
 
 BODEA = Path(__file__).resolve().parents[2] / "include" / "scenarios" / "bodea.yaml"
 MKTO = "marketo:111-AAA-111"
@@ -18,22 +19,6 @@ SF = "salesforce:00D000000000001AAA"
 CREDENTIALS = {"grant_type": "client_credentials", "client_id": DEFAULT_CLIENT_ID,
                "client_secret": DEFAULT_CLIENT_SECRET}
 CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)     # bodea's clock: 06:00 in Chicago
-
-
-@pytest.fixture
-def fleet():
-    with EmulatorFleet.from_scenario(BODEA) as running:
-        yield running
-
-
-def marketo_token(base: str) -> str:
-    return requests.get(f"{base}/identity/oauth/token", params=CREDENTIALS).json()["access_token"]
-
-
-def marketo_session(base: str) -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {marketo_token(base)}"
-    return session
 
 
 def code_of(response: requests.Response) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from emulators import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorFleet
+from emulators import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 BODEA = Path(__file__).resolve().parents[2] / "include" / "scenarios" / "bodea.yaml"
 MKTO = "marketo:111-AAA-111"
@@ -23,24 +23,8 @@ CREDENTIALS = {"grant_type": "client_credentials", "client_id": DEFAULT_CLIENT_I
                "client_secret": DEFAULT_CLIENT_SECRET}
 
 
-@pytest.fixture
-def fleet():
-    with EmulatorFleet.from_scenario(BODEA) as running:
-        yield running
-
-
-def marketo(base: str) -> requests.Session:
-    session = requests.Session()
-    token = requests.get(f"{base}/identity/oauth/token", params=CREDENTIALS).json()["access_token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    return session
-
-
-def salesforce(base: str) -> requests.Session:
-    session = requests.Session()
-    token = requests.post(f"{base}/services/oauth2/token", data=CREDENTIALS).json()["access_token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    return session
+from tests.integration.emulator_clients import marketo_session as marketo  # noqa: E402
+from tests.integration.emulator_clients import salesforce_session as salesforce  # noqa: E402
 
 
 def code_of(response: requests.Response) -> str | None:

@@ -18,17 +18,7 @@ CREDENTIALS = {"grant_type": "client_credentials", "client_id": DEFAULT_CLIENT_I
                "client_secret": DEFAULT_CLIENT_SECRET}
 
 
-@pytest.fixture
-def fleet():
-    with EmulatorFleet.from_scenario(BODEA) as running:
-        yield running
-
-
-def session_for(base: str) -> requests.Session:
-    session = requests.Session()
-    token = session.get(f"{base}/identity/oauth/token", params=CREDENTIALS).json()["access_token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    return session
+from tests.integration.emulator_clients import marketo_session as session_for  # noqa: E402
 
 
 @pytest.fixture

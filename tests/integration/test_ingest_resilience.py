@@ -1,6 +1,6 @@
 """Ingestion against the emulators' limits, faults and time machine: nothing lost, nothing doubled."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
