@@ -73,3 +73,17 @@ def test_incremental_syncs_carry_a_deadline_alert_for_the_profile_window(dagbag)
         if dag_id.startswith("ingest_incremental__"):
             (alert,) = dag.deadline
             assert alert.interval.total_seconds() == 600, dag_id
+
+
+def test_every_task_calling_marketo_runs_in_that_instance_pool(dagbag):
+    from b2b_cdp.orchestration import required_pools
+
+    pools = required_pools()
+    assert set(pools) == {"marketo_111_aaa_111", "marketo_222_bbb_222"}
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            assert task.pool in set(pools) | {"default_pool"}, (dag_id, task.task_id, task.pool)
+    activate = dagbag.dags["activate__marketo_111_aaa_111"].get_task("sync_static_lists")
+    backfill = dagbag.dags["ingest_backfill__marketo_111_aaa_111"].get_task("land_leads")
+    sync = dagbag.dags["ingest_incremental__marketo_111_aaa_111"].get_task("sync_activities")
+    assert activate.pool == backfill.pool == sync.pool == "marketo_111_aaa_111"
