@@ -15,14 +15,14 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from _shared import ROOT, fresh_sandbox, workspace, write_report
+
 CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 MUNCHKIN = "111-AAA-111"
 
@@ -55,9 +55,7 @@ def main() -> int:
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "bench" / "backfill.json")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="cdp-bench-"))
-    os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow"))
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    work = workspace("cdp-bench-")
     config = yaml.safe_load((ROOT / "include" / "config" / "cdp.yaml").read_text())
     config["sources"] = [dict(config["sources"][0], backfill_start=(CLOCK - timedelta(days=301)).isoformat(),
                               activities_backfill_start=None,
@@ -72,15 +70,9 @@ def main() -> int:
     from b2b_cdp.backfill import backfill_object
     from b2b_cdp.config import load_config
     from b2b_cdp.demo import connect_emulators
-    from b2b_cdp.embedded import start_embedded_warehouse, warehouse_configured
     from b2b_cdp.sources.marketo import MarketoClient
 
-    if not warehouse_configured():
-        start_embedded_warehouse(work / "warehouse")
-    sandbox = load_config().sandboxes()[0]
-    with warehouse.connect() as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{sandbox.schema}" CASCADE')
-    warehouse.migrate(sandbox)
+    sandbox = fresh_sandbox(work)
 
     print(f"Generating {args.leads:,} leads and {args.activities:,} activities...", flush=True)
     synthetic_scenario(work / "scenario.json", args.leads, args.activities)
@@ -166,9 +158,7 @@ def main() -> int:
         "api_calls": api_calls, "api_calls_daily_quota": 50_000,
         "export_bytes": int(exported), "export_bytes_daily_quota": 500_000_000,
     })
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report(args.report, report)
     return 0
 
 

@@ -12,15 +12,12 @@ and the lake lag recorded by the pipeline itself.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _shared import ROOT, fresh_sandbox, workspace, write_report
 
 
 def main() -> int:
@@ -28,27 +25,17 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "bench" / "freshness.json")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cdp-freshness-"))
-    os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow"))
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    work = workspace("cdp-freshness-")
 
     from emulators import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorFleet
 
     from b2b_cdp import backfill, identity, incremental, ingest, warehouse
-    from b2b_cdp.config import load_config
     from b2b_cdp.demo import DEFAULT_SCENARIO, connect_emulators
-    from b2b_cdp.embedded import start_embedded_warehouse, warehouse_configured
     from b2b_cdp.landing_checks import check_landed
 
-    if not warehouse_configured():
-        start_embedded_warehouse(work / "warehouse")
     with EmulatorFleet.from_scenario(DEFAULT_SCENARIO, state_dir=work / "emulators", clock_mode="wall") as fleet:
         connect_emulators(fleet.urls, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-        cfg = load_config()
-        sandbox = cfg.sandboxes()[0]
-        with warehouse.connect() as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{sandbox.schema}" CASCADE')
-        warehouse.migrate(sandbox)
+        sandbox = fresh_sandbox(work)
         source = "marketo_111_aaa_111"
         ingest.land_marketo_activity_types(source, "bf", fleet.now())
         backfill.backfill_object(source, "leads", fleet.now())
@@ -82,9 +69,7 @@ def main() -> int:
               "lake_lag_p95_s_recorded": round(lake, 3) if lake is not None else None,
               "note": "pipeline work only (sync, landing checkpoint, normalise, stitch), called directly; "
                       "Airflow scheduling adds the scheduler's loop and the 5-minute schedule"}
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report(args.report, report)
     return 0
 
 

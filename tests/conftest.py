@@ -39,17 +39,12 @@ def warehouse_conn():
 @pytest.fixture
 def clean_sandboxes(warehouse_conn):
     """Every sandbox schema of the default configuration, dropped and migrated afresh."""
-    from psycopg import sql
-
     from b2b_cdp import warehouse
     from b2b_cdp.config import load_config
 
     sandboxes = load_config().sandboxes()
-    with warehouse.connect() as conn:
-        for sandbox in sandboxes:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(sandbox.schema)))
     for sandbox in sandboxes:
-        warehouse.migrate(sandbox)
+        warehouse.recreate(sandbox)
     return sandboxes
 
 

@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from b2b_cdp import warehouse
-from b2b_cdp.config import MarketoSource, load_config
-from b2b_cdp.ingest import bulk_windows, iso_utc, land
+from b2b_cdp.ingest import bulk_windows, iso_utc, land, marketo_source
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +67,9 @@ def _bulk_body(obj: str, start: datetime, end: datetime, fields: list[str] | Non
 
 def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -> BackfillResult:
     """Bring every window of `obj` up to `until` into the lake; raises QuotaExhausted to pause."""
-    from b2b_cdp.sources.marketo import MarketoClient, MarketoError
+    from b2b_cdp.sources.marketo import MarketoError
 
-    cfg = load_config()
-    source: MarketoSource = cfg.source(source_id)
-    client = client or MarketoClient.from_connection(source.conn_id)
+    cfg, source, client = marketo_source(source_id, client)
     sandbox = cfg.sandboxes_fed_by(source_id)[0]   # ops state lives with the first sandbox fed
     quota = source.daily_export_quota_mb * 1_000_000
     keys = {"source_id": source_id, "object": obj}

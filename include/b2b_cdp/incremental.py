@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
 from b2b_cdp import warehouse
-from b2b_cdp.config import MarketoSource, SalesforceSource, load_config
-from b2b_cdp.ingest import SALESFORCE_FIELDS, iso_utc, land
+from b2b_cdp.config import SalesforceSource, load_config
+from b2b_cdp.ingest import SALESFORCE_FIELDS, iso_utc, land, marketo_source
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,14 @@ class _Stream:
             warehouse.run(conn, "incremental/set_cursor", {
                 "source_id": self.source_id, "stream": self.stream, "cursor": next_cursor}).close()
             if rows:
-                self._record_freshness(conn, table, batch_id, change_field, source_now())
+                self.record_freshness(conn, table, batch_id, change_field, source_now())
 
         rows = land(self.cfg, self.source_id, table, obj, batch_id, source_now(), records,
                     api_calls=api_calls, then=advance)
         self.rows += rows
         return rows
 
-    def _record_freshness(self, conn, table: str, batch_id: str, change_field: str, now: datetime) -> None:
+    def record_freshness(self, conn, table: str, batch_id: str, change_field: str, now: datetime) -> None:
         with warehouse.run(conn, "incremental/batch_lake_lag", {
                 "change_field": change_field, "source_now": now, "batch_id": batch_id},
                 identifiers={"table": table}) as cur:
@@ -73,14 +73,6 @@ class _Stream:
 
 
 # ---------------------------------------------------------------------------- Marketo
-
-
-def _marketo(source_id: str):
-    from b2b_cdp.sources.marketo import MarketoClient
-
-    cfg = load_config()
-    source: MarketoSource = cfg.source(source_id)
-    return cfg, source, MarketoClient.from_connection(source.conn_id)
 
 
 def _start_token(client, stream: _Stream, run_at: datetime) -> str:
@@ -110,7 +102,7 @@ def _paged_activities(client, stream: _Stream, path: str, params: dict, run_at: 
 
 
 def sync_marketo_activities(source_id: str, run_id: str, run_at: datetime) -> int:
-    cfg, source, client = _marketo(source_id)
+    cfg, source, client = marketo_source(source_id)
     with warehouse.connect(cfg.sandboxes_fed_by(source_id)[0]) as conn:
         type_ids = [row[0] for row in warehouse.fetch_all(
             conn, "incremental/activity_type_ids", {"instance": source.munchkin_id})]
@@ -130,7 +122,7 @@ def sync_marketo_activities(source_id: str, run_id: str, run_at: datetime) -> in
 
 def sync_marketo_leads(source_id: str, run_id: str, run_at: datetime) -> dict[str, int]:
     """Lead changes and new leads: the changed leads are read whole (every described field)."""
-    cfg, source, client = _marketo(source_id)
+    cfg, source, client = marketo_source(source_id)
     fields = client.describe_fields("leads")
     stream = _Stream(source_id, "lead_changes", run_id)
 
@@ -174,7 +166,7 @@ def sync_salesforce_object(source_id: str, obj: str, run_id: str, run_at: dateti
     def advance(conn, rows: int) -> None:
         tracker.save(conn, source_id, stream.stream)
         if rows:
-            stream._record_freshness(conn, table, batch_id, "SystemModstamp", client.policy.server_now())
+            stream.record_freshness(conn, table, batch_id, "SystemModstamp", client.policy.server_now())
 
     rows = land(cfg, source_id, table, obj, batch_id, run_at,
                 tracker.watch(client.query(soql, include_deleted=True), source.org_id),

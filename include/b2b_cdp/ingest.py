@@ -72,9 +72,12 @@ def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, ex
             warehouse.run(conn, "raw/delete_batch_in", {"batch_id": batch_id}, identifiers=ids).close()
             warehouse.run(conn, "raw/replicate_batch", {"batch_id": batch_id}, identifiers={
                 "target_schema": other.schema, "source_schema": first.schema, "table": table}).close()
-        warehouse.run(conn, "ops/record_ingest_batch", {
-            "batch_id": batch_id, "source_id": source_id, "object": obj, "rows": rows,
-            "api_calls": api_calls() - calls_before, "extracted_at": extracted_at}).close()
+        # Every sandbox records the batch: its own landing checkpoint looks for it there.
+        record = {"batch_id": batch_id, "source_id": source_id, "object": obj, "rows": rows,
+                  "api_calls": api_calls() - calls_before, "extracted_at": extracted_at}
+        for sandbox in reversed(sandboxes):   # ends on the first sandbox, where `then` works
+            warehouse.use_sandbox(conn, sandbox)
+            warehouse.run(conn, "ops/record_ingest_batch", record).close()
         if then is not None:
             then(conn, rows)
     log.info("Landed %d %s rows from %s in %s (batch %s)", rows, obj, source_id,
@@ -94,12 +97,17 @@ def _instance(cfg: CdpConfig, source_id: str) -> str:
 # ---------------------------------------------------------------------------- Marketo
 
 
-def land_marketo_activity_types(source_id: str, run_id: str, extracted_at: datetime) -> int:
+def marketo_source(source_id: str, client=None):
+    """The configuration, a Marketo source of it and a client on its connection."""
     from b2b_cdp.sources.marketo import MarketoClient
 
     cfg = load_config()
     source: MarketoSource = cfg.source(source_id)
-    client = MarketoClient.from_connection(source.conn_id)
+    return cfg, source, client or MarketoClient.from_connection(source.conn_id)
+
+
+def land_marketo_activity_types(source_id: str, run_id: str, extracted_at: datetime) -> int:
+    cfg, source, client = marketo_source(source_id)
     records = [(f"{t['id']}@{source.munchkin_id}.Marketo", t) for t in client.activity_types()]
     return land(cfg, source_id, "raw_marketo_activity_types", "activity_types", f"{run_id}:activity_types",
                 extracted_at, records, api_calls=lambda: client.api_calls)
@@ -108,11 +116,7 @@ def land_marketo_activity_types(source_id: str, run_id: str, extracted_at: datet
 def land_marketo_b2b_objects(source_id: str, run_id: str, extracted_at: datetime) -> dict[str, int]:
     """Companies and opportunities of the accounts the landed leads belong to (the REST query
     needs filter values: on CRM-synced instances these are the CRM account ids)."""
-    from b2b_cdp.sources.marketo import MarketoClient
-
-    cfg = load_config()
-    source: MarketoSource = cfg.source(source_id)
-    client = MarketoClient.from_connection(source.conn_id)
+    cfg, source, client = marketo_source(source_id)
     with warehouse.connect(cfg.sandboxes_fed_by(source_id)[0]) as conn:
         account_ids = [row[0] for row in warehouse.fetch_all(
             conn, "raw/marketo_lead_account_ids", {"instance": source.munchkin_id})]

@@ -210,10 +210,9 @@ def evaluate_sandbox(cfg: CdpConfig, sandbox: Sandbox, *, as_of: datetime, run_i
                 exited = cur.rowcount
             with warehouse.run(conn, "segments/open_entered", keys) as cur:
                 entered = cur.rowcount
-            warehouse.run(conn, "segments/record_evaluation", {
+            (members,), = warehouse.fetch_all(conn, "segments/record_evaluation", {
                 **keys, "mode": segment.mode, "definition_hash": compiled.definition_hash,
-                "entered": entered, "exited": exited, "run_id": run_id}).close()
-            members = len(warehouse.fetch_all(conn, "segments/current_member_emails", keys))
+                "entered": entered, "exited": exited, "run_id": run_id})
             results[segment.id] = {"members": members, "entered": entered, "exited": exited}
             log.info("Segment %s at %s: %d members (+%d, -%d)", segment.id, as_of.isoformat(),
                      members, entered, exited)

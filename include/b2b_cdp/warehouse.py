@@ -49,8 +49,7 @@ def connect(sandbox: Sandbox | None = None) -> Iterator[psycopg.Connection]:
     try:
         conn.autocommit = False
         if sandbox is not None:
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(sandbox.schema)))
+            use_sandbox(conn, sandbox)
         yield conn
         conn.commit()
     except BaseException:
@@ -58,6 +57,12 @@ def connect(sandbox: Sandbox | None = None) -> Iterator[psycopg.Connection]:
         raise
     finally:
         conn.close()
+
+
+def use_sandbox(conn: psycopg.Connection, sandbox: Sandbox) -> None:
+    """Point the connection's unqualified table names at a sandbox's schema."""
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(sandbox.schema)))
 
 
 def run(conn: psycopg.Connection, name: str, params: dict[str, Any] | None = None,
@@ -142,6 +147,13 @@ def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instanc
             "key_suffix": key_suffix, "instance": instance, "batch_id": batch_id, "extracted_at": extracted_at},
             identifiers={"table": table, "key_column": key_column, "staging": staging}) as cur:
         return cur.rowcount
+
+
+def recreate(sandbox: Sandbox) -> list[str]:
+    """Drop a sandbox's schema with everything in it and migrate it afresh (tests, benchmarks)."""
+    with connect() as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(sandbox.schema)))
+    return migrate(sandbox)
 
 
 def migrate(sandbox: Sandbox) -> list[str]:

@@ -6,3 +6,4 @@ ON CONFLICT (segment_id, evaluated_at) DO UPDATE
 SET mode = EXCLUDED.mode, definition_hash = EXCLUDED.definition_hash, members = EXCLUDED.members,
     entered = audience_evaluation.entered + EXCLUDED.entered,
     exited = audience_evaluation.exited + EXCLUDED.exited, run_id = EXCLUDED.run_id
+RETURNING members

@@ -49,3 +49,25 @@ def test_bad_rows_are_quarantined_and_good_rows_stay(clean_sandboxes):
     assert tally == (8, 7)
     # Nothing new landed: a second check has nothing to look at and passes.
     assert check_landed("marketo_111_aaa_111", "run-2", NOW).success
+
+
+def test_every_sandbox_a_source_feeds_checks_its_own_copy(clean_sandboxes, tmp_path, monkeypatch):
+    import yaml
+
+    from b2b_cdp.config import DEFAULT_CONFIG_PATH, Sandbox
+
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["platform_instances"][0]["sandboxes"].append("dev")
+    raw["sources"][0]["feeds"].append({"platform_instance": "bodea", "sandbox": "dev"})
+    path = tmp_path / "cdp.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_CONFIG", str(path))
+    dev = Sandbox(platform_instance="bodea", name="dev")
+    warehouse.recreate(dev)
+    land(load_config(), "marketo_111_aaa_111", "raw_marketo_leads", "leads", "b1", NOW,
+         [lead("1"), lead("2", email="not-an-email")])
+    check_landed("marketo_111_aaa_111", "run-1", NOW)
+    for sandbox in (clean_sandboxes[0], dev):
+        with warehouse.connect(sandbox) as conn:
+            assert conn.execute("SELECT _record->>'id' FROM raw_marketo_leads").fetchall() == [("1",)]
+            assert conn.execute("SELECT reason FROM raw_quarantine").fetchall() == [("email not well-formed",)]

@@ -232,15 +232,6 @@ class MarketoClient:
                 log.warning("Download of export %s broke after %d bytes (%s); resuming", export_id,
                             received, type(exc).__name__)
 
-    def bulk_export(self, obj: str, body: dict) -> Iterator[dict[str, str | None]]:
-        """Create, run and stream one bulk extract job (for callers that need no resumability)."""
-        export_id = self.create_export(obj, body)
-        self.enqueue_export(obj, export_id)
-        status = self.wait_for_export(obj, export_id)
-        if status["status"] != "Completed":
-            raise MarketoError("bulk", f"export {export_id} ended {status['status']}", f"/bulk/v1/{obj}")
-        yield from self.export_rows(obj, export_id)
-
     def list_members(self, list_id: int, fields: list[str] | None = None) -> Iterator[dict]:
         params: dict[str, Any] = {"batchSize": BATCH_SIZE}
         if fields:
