@@ -190,3 +190,19 @@ def test_the_client_keeps_under_the_rate_limit_instead_of_meeting_606(tmp_path):
             client.call("GET", "/rest/v1/lists.json")
         assert client.api_calls == 250
         assert limiter.waited >= 40.0
+
+
+def test_a_throttled_file_download_is_retried_not_landed_as_content(sandbox, bodea_fleet):
+    """Marketo refuses a file download over the rate limit with a JSON 606 envelope (HTTP 200):
+    the client must retry it, never take the envelope for the CSV."""
+    from b2b_cdp.sources.marketo import MarketoClient
+
+    client = MarketoClient.from_connection(load_config().source(MKTO).conn_id)
+    client.policy.sleep = lambda seconds: None
+    export_id = client.create_export("leads", {"fields": ["id", "email"], "format": "CSV", "filter": {
+        "createdAt": {"startAt": "2025-03-01T00:00:00Z", "endAt": "2025-03-31T00:00:00Z"}}})
+    client.enqueue_export("leads", export_id)
+    client.wait_for_export("leads", export_id)
+    bodea_fleet.inject(MKTO_KEY, "rate_limit_burst", count=2)
+    body = b"".join(client._export_bytes("leads", export_id)).decode()
+    assert body.splitlines()[0] == "id,email" and "p1@townsend.com" in body

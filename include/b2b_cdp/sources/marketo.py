@@ -116,6 +116,19 @@ class MarketoClient:
             raise MarketoError(code, message, path)
         return check
 
+    def _check_file(self, path: str):
+        """A file endpoint answers CSV, or plain text 404 before the file exists; refusals such
+        as 606 come as Marketo's JSON envelope and must never be taken for file content."""
+        envelope = self._check(path)
+
+        def check(response: requests.Response) -> requests.Response:
+            if "json" in response.headers.get("Content-Type", "").lower():
+                with response:
+                    envelope(response)   # raises for token, throttling and other errors
+                raise MarketoError("json", "a JSON answer where a file was expected", path)
+            return response
+        return check
+
     def call(self, method: str, path: str, *, params: Any = None, json: Any = None,
              stream: bool = False, headers: dict | None = None) -> Any:
         """One REST/Bulk call; returns the JSON body, or the raw response when stream=True."""
@@ -126,7 +139,7 @@ class MarketoClient:
             try:
                 if stream:
                     return self.policy.request(method, f"{self._creds.base_url}{path}", params=params,
-                                               headers=headers, stream=True)
+                                               headers=headers, stream=True, check=self._check_file(path))
                 return self.policy.request(method, f"{self._creds.base_url}{path}", params=params,
                                            json=json, headers=headers, check=self._check(path))
             except _TokenRejected:
