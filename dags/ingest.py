@@ -36,6 +36,16 @@ def check_landed_rows(source):
     return check()
 
 
+def normalize_to_core(source):
+    """The source's raw records into core; announces the source's core asset to identity stitching."""
+    @task(task_id="normalize_to_core", outlets=[core_asset(source.id)])
+    def normalize_source():
+        from b2b_cdp.ingest import normalize
+        normalize(source.id)
+
+    return normalize_source()
+
+
 def marketo_backfill(source):
     @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
          tags=["cdp", "ingest", "marketo"], doc_md=DOC.format(source_id=source.id, type="Marketo Engage"))
@@ -52,11 +62,6 @@ def marketo_backfill(source):
             from b2b_cdp.ingest import land_marketo_b2b_objects
             return land_marketo_b2b_objects(source.id, context["run_id"], run_time(context))
 
-        @task(outlets=[core_asset(source.id)])
-        def normalize_to_core():
-            from b2b_cdp.ingest import normalize
-            normalize(source.id)
-
         leads = MarketoBulkBackfillOperator(task_id="land_leads", source_id=source.id, obj="leads", pool=pool)
         activities = MarketoBulkBackfillOperator(task_id="land_activities", source_id=source.id,
                                                  obj="activities", pool=pool)
@@ -64,7 +69,7 @@ def marketo_backfill(source):
         b2b_objects = land_companies_and_opportunities()  # queried by the account ids of the leads
         check_guardrails() >> [leads, activities, types]
         leads >> b2b_objects
-        [b2b_objects, activities, types] >> check_landed_rows(source) >> normalize_to_core()
+        [b2b_objects, activities, types] >> check_landed_rows(source) >> normalize_to_core(source)
 
     return backfill()
 
@@ -78,13 +83,8 @@ def salesforce_backfill(source):
             from b2b_cdp.ingest import land_salesforce_object
             return land_salesforce_object(source.id, obj, context["run_id"], run_time(context))
 
-        @task(outlets=[core_asset(source.id)])
-        def normalize_to_core():
-            from b2b_cdp.ingest import normalize
-            normalize(source.id)
-
         (check_guardrails() >> land_object.expand(obj=list(source.objects)) >> check_landed_rows(source)
-         >> normalize_to_core())
+         >> normalize_to_core(source))
 
     return backfill()
 
@@ -98,12 +98,7 @@ def mdm_backfill(source):
             from b2b_cdp.ingest import land_mdm
             return land_mdm(source.id, context["run_id"], run_time(context))
 
-        @task(outlets=[core_asset(source.id)])
-        def normalize_to_core():
-            from b2b_cdp.ingest import normalize
-            normalize(source.id)
-
-        check_guardrails() >> land_crossref() >> normalize_to_core()
+        check_guardrails() >> land_crossref() >> normalize_to_core(source)
 
     return backfill()
 
@@ -111,7 +106,8 @@ def mdm_backfill(source):
 FACTORIES = {"marketo": marketo_backfill, "salesforce": salesforce_backfill, "mdm": mdm_backfill}
 
 for _source in load_config().sources:
-    FACTORIES[_source.type](_source)
+    if _source.type in FACTORIES:   # web events have no history to backfill: their sync reads every file
+        FACTORIES[_source.type](_source)
 
 
 # ---------------------------------------------------------------------------- incremental syncs
@@ -126,12 +122,17 @@ a run still going after 10 minutes (the profile window) raises a deadline alert.
 """
 
 
+def incremental_dag(source, kind: str, what: str, tag: str):
+    """Every 5 minutes, one run at a time, with a deadline alert at the profile window."""
+    return dag(dag_id=f"ingest_incremental__{source.id}", schedule="*/5 * * * *", catchup=False,
+               max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "ingest", "incremental", tag],
+               deadline=latency_deadline("profile", PROFILE_WINDOW),
+               doc_md=INCREMENTAL_DOC.format(source_id=source.id, type=kind, what=what))
+
+
 def marketo_incremental(source):
-    @dag(dag_id=f"ingest_incremental__{source.id}", schedule="*/5 * * * *", catchup=False,
-         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "ingest", "incremental", "marketo"],
-         deadline=latency_deadline("profile", PROFILE_WINDOW),
-         doc_md=INCREMENTAL_DOC.format(source_id=source.id, type="Marketo Engage",
-                                       what="activities by paging token, lead changes, deleted leads"))
+    @incremental_dag(source, "Marketo Engage", "activities by paging token, lead changes, deleted leads",
+                     tag="marketo")
     def incremental():
         pool = marketo_pool(source.munchkin_id)
 
@@ -145,40 +146,43 @@ def marketo_incremental(source):
             from b2b_cdp.incremental import sync_marketo_leads
             return sync_marketo_leads(source.id, context["run_id"], run_time(context))
 
-        @task(outlets=[core_asset(source.id)])
-        def normalize_to_core():
-            from b2b_cdp.ingest import normalize
-            normalize(source.id)
-
-        check_guardrails() >> [sync_activities(), sync_leads()] >> check_landed_rows(source) >> normalize_to_core()
+        (check_guardrails() >> [sync_activities(), sync_leads()] >> check_landed_rows(source)
+         >> normalize_to_core(source))
 
     return incremental()
 
 
 def salesforce_incremental(source):
-    @dag(dag_id=f"ingest_incremental__{source.id}", schedule="*/5 * * * *", catchup=False,
-         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "ingest", "incremental", "salesforce"],
-         deadline=latency_deadline("profile", PROFILE_WINDOW),
-         doc_md=INCREMENTAL_DOC.format(source_id=source.id, type="Salesforce",
-                                       what="SystemModstamp with a lookback, deletions through queryAll"))
+    @incremental_dag(source, "Salesforce",
+                     "SystemModstamp with a lookback, deletions through queryAll and getDeleted",
+                     tag="salesforce")
     def incremental():
         @task
         def sync_object(obj: str, **context) -> int:
             from b2b_cdp.incremental import sync_salesforce_object
             return sync_salesforce_object(source.id, obj, context["run_id"], run_time(context))
 
-        @task(outlets=[core_asset(source.id)])
-        def normalize_to_core():
-            from b2b_cdp.ingest import normalize
-            normalize(source.id)
-
         (check_guardrails() >> sync_object.expand(obj=list(source.objects)) >> check_landed_rows(source)
-         >> normalize_to_core())
+         >> normalize_to_core(source))
 
     return incremental()
 
 
-INCREMENTAL = {"marketo": marketo_incremental, "salesforce": salesforce_incremental}
+def web_events_incremental(source):
+    @incremental_dag(source, "web events file drop", "new or grown JSON-lines files", tag="web")
+    def incremental():
+        @task
+        def land_new_files(**context) -> int:
+            from b2b_cdp.ingest import land_web_events
+            return land_web_events(source.id, context["run_id"], run_time(context))
+
+        check_guardrails() >> land_new_files() >> check_landed_rows(source) >> normalize_to_core(source)
+
+    return incremental()
+
+
+INCREMENTAL = {"marketo": marketo_incremental, "salesforce": salesforce_incremental,
+               "web_events": web_events_incremental}
 
 for _source in load_config().sources:
     if _source.type in INCREMENTAL:

@@ -129,30 +129,29 @@ def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -
                 warehouse.run(conn, "backfill/add_export_bytes", {
                     "source_id": source_id, "quota_day": quota_day(client.server_now()),
                     "bytes": file_size}).close()
-        loaded = _land_export(cfg, source_id, obj, batch_id, until, client, export_id, key_field,
-                              source.munchkin_id)
+        loaded = _land_export(cfg, source_id, obj, batch_id, until, client, export_id, key_field)
         save("backfill/mark_loaded", {**window, "rows": loaded, "file_size": file_size})
         _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
     return _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
 
 
 def _land_export(cfg, source_id: str, obj: str, batch_id: str, until: datetime, client, export_id: str,
-                 key_field: str, munchkin_id: str) -> int:
+                 key_field: str) -> int:
     """The export file straight into COPY (no per-row Python); a file COPY refuses (a malformed
     row) is downloaded again and landed row by row, the bad row flagged for the landing checkpoint."""
     table = f"raw_marketo_{obj}"
 
     def copy_file(conn, **batch) -> int:
         return warehouse.land_raw_csv(conn, table, chunks=client._export_bytes(obj, export_id),
-                                      key_column=key_field, key_suffix=f"@{munchkin_id}.Marketo", **batch)
+                                      key_column=key_field, **batch)
 
     try:
         return land(cfg, source_id, table, obj, batch_id, until, loader=copy_file,
                     api_calls=lambda: client.api_calls)
     except warehouse.MalformedFile as exc:
         log.warning("Export %s: COPY refused the file (%s); landing it row by row", export_id, exc)
-    rows = ((f"{row.get(key_field)}@{munchkin_id}.Marketo", row) for row in client.export_rows(obj, export_id))
-    return land(cfg, source_id, table, obj, batch_id, until, rows, api_calls=lambda: client.api_calls)
+    return land(cfg, source_id, table, obj, batch_id, until, client.export_rows(obj, export_id),
+                api_calls=lambda: client.api_calls)
 
 
 def _pause_if_quota(exc, sandbox, source_id: str, client, quota: int) -> None:

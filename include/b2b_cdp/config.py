@@ -104,7 +104,14 @@ class MdmSource(_Source):
     path: str
 
 
-Source = Annotated[Union[MarketoSource, SalesforceSource, MdmSource], Field(discriminator="type")]
+class WebEventsSource(_Source):
+    """Experience events (ECID, email when known, timestamp, URL) dropped as JSON-lines files."""
+    type: Literal["web_events"]
+    path: str
+
+
+Source = Annotated[Union[MarketoSource, SalesforceSource, MdmSource, WebEventsSource],
+                   Field(discriminator="type")]
 
 
 # --------------------------------------------------------------------------- segments

@@ -80,7 +80,10 @@ def run_dags(logical_date: datetime) -> dict[str, str]:
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
     cfg = load_config()
-    order = ([f"ingest_backfill__{s.id}" for s in cfg.sources] + ["identity_stitching", "segmentation_daily"]
+    # Each source's first load: its backfill DAG, or for file drops read as they come, its sync.
+    first_loads = [f"ingest_backfill__{s.id}" if f"ingest_backfill__{s.id}" in bag.dags
+                   else f"ingest_incremental__{s.id}" for s in cfg.sources]
+    order = (first_loads + ["identity_stitching", "segmentation_daily"]
              + [f"activate__{d.id}" for d in cfg.destinations])
     run_ids: dict[str, str] = {}
     for dag_id in order:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from b2b_cdp import warehouse
 from b2b_cdp.config import SalesforceSource, load_config
@@ -22,8 +22,10 @@ from b2b_cdp.ingest import SALESFORCE_FIELDS, iso_utc, land, marketo_source
 
 log = logging.getLogger(__name__)
 
+DELETED_WINDOW = timedelta(days=15)      # how far back Salesforce's getDeleted reaches
 LAKE_WINDOW = timedelta(minutes=60)      # source change -> data lake (seed 003)
 PROFILE_WINDOW = timedelta(minutes=10)   # source change -> profile
+SALESFORCE_TIME = "%Y-%m-%dT%H:%M:%S.%f%z"   # 2026-06-01T09:00:00.000+0000
 MAX_TYPES_PER_CALL = 10                  # Get Lead Activities takes up to 10 activityTypeIds
 
 
@@ -42,7 +44,7 @@ class _Stream:
                                         {"source_id": self.source_id, "stream": self.stream})
         return found[0][0] if found else None
 
-    def land_page(self, table: str, obj: str, page: int, records: Iterable[tuple[str, dict]],
+    def land_page(self, table: str, obj: str, page: int, records: Iterable[dict],
                   next_cursor: str, change_field: str, source_now: Callable[[], datetime],
                   api_calls: Callable[[], int]) -> int:
         batch_id = f"{self.run_id}:{self.stream}:{page}"
@@ -60,8 +62,8 @@ class _Stream:
 
     def record_freshness(self, conn, table: str, batch_id: str, change_field: str, now: datetime) -> None:
         with warehouse.run(conn, "incremental/batch_lake_lag", {
-                "change_field": change_field, "source_now": now, "batch_id": batch_id},
-                identifiers={"table": table}) as cur:
+                "source_now": now, "batch_id": batch_id},
+                identifiers={"table": table, "change_field": change_field}) as cur:
             rows, newest, p50, p95, worst = cur.fetchone()
         warehouse.run(conn, "incremental/record_freshness", {
             "source_id": self.source_id, "stream": self.stream, "run_id": self.run_id, "rows": rows,
@@ -88,14 +90,14 @@ def _start_token(client, stream: _Stream, run_at: datetime) -> str:
 
 
 def _paged_activities(client, stream: _Stream, path: str, params: dict, run_at: datetime,
-                      table: str, obj: str, to_records) -> int:
+                      table: str, obj: str, to_records, change_field: str = "activityDate") -> int:
     """Follow nextPageToken until moreResult is false, landing each page with its next token."""
     token, page = _start_token(client, stream, run_at), 0
     while True:
         body = client.call("GET", path, params={**params, "nextPageToken": token})
         results, token = body.get("result", []), body["nextPageToken"]
         page += 1
-        stream.land_page(table, obj, page, to_records(results), token, "activityDate",
+        stream.land_page(table, obj, page, to_records(results), token, change_field,
                          client.policy.server_now, lambda: client.api_calls)
         if not body.get("moreResult"):
             return stream.rows
@@ -114,8 +116,7 @@ def sync_marketo_activities(source_id: str, run_id: str, run_at: datetime) -> in
         stream = _Stream(source_id, "activities:" + ",".join(map(str, group)), run_id)
         total += _paged_activities(
             client, stream, "/rest/v1/activities.json", {"activityTypeIds": ",".join(map(str, group))},
-            run_at, "raw_marketo_activities", "activities",
-            lambda results: ((f"{a['marketoGUID']}@{source.munchkin_id}.Marketo", a) for a in results))
+            run_at, "raw_marketo_activities", "activities", lambda results: results)
     log.info("%s: %d new activities", source_id, total)
     return total
 
@@ -128,17 +129,15 @@ def sync_marketo_leads(source_id: str, run_id: str, run_at: datetime) -> dict[st
 
     def changed_leads(results: list[dict]):
         ids = sorted({str(change["leadId"]) for change in results})
-        return ((f"{lead['id']}@{source.munchkin_id}.Marketo", lead)
-                for lead in client.query("leads", "id", ids, fields=fields))
+        return client.query("leads", "id", ids, fields=fields)
 
     changed = _paged_activities(client, stream, "/rest/v1/activities/leadchanges.json",
                                 {"fields": ",".join(fields)}, run_at, "raw_marketo_leads", "leads",
-                                changed_leads)
+                                changed_leads, change_field="updatedAt")
     deleted_stream = _Stream(source_id, "deleted_leads", run_id)
     deleted = _paged_activities(client, deleted_stream, "/rest/v1/activities/deletedleads.json", {},
                                 run_at, "raw_marketo_deleted_leads", "deleted_leads",
-                                lambda results: ((f"{d['leadId']}@{source.munchkin_id}.Marketo", d)
-                                                 for d in results))
+                                lambda results: results)
     log.info("%s: %d changed leads landed, %d deletions", source_id, changed, deleted)
     return {"changed": changed, "deleted": deleted}
 
@@ -169,9 +168,37 @@ def sync_salesforce_object(source_id: str, obj: str, run_id: str, run_at: dateti
             stream.record_freshness(conn, table, batch_id, "SystemModstamp", client.policy.server_now())
 
     rows = land(cfg, source_id, table, obj, batch_id, run_at,
-                tracker.watch(client.query(soql, include_deleted=True), source.org_id),
+                tracker.watch(client.query(soql, include_deleted=True)),
                 api_calls=lambda: client.api_calls, then=advance)
     log.info("%s %s: %d changed rows since %s", source_id, obj, rows, since.isoformat() if since else "the start")
+    return rows + sweep_salesforce_deletions(source_id, obj, run_id, client)
+
+
+def sweep_salesforce_deletions(source_id: str, obj: str, run_id: str, client) -> int:
+    """getDeleted since the last sweep (15 days at most): a record deleted and then purged from the
+    recycle bin, which queryAll no longer returns, still leaves the profile. Each deletion lands
+    as an IsDeleted row of its object."""
+    cfg = load_config()
+    stream = _Stream(source_id, f"deleted:{obj}", run_id)
+    now = client.policy.server_now()
+    earliest = now - DELETED_WINDOW + timedelta(minutes=1)
+    cursor = stream.cursor()
+    start = max(datetime.fromisoformat(cursor), earliest) if cursor else earliest
+    if now - start < timedelta(minutes=1):   # getDeleted counts in whole minutes
+        return 0
+    body = client.deleted(obj, iso_utc(start), iso_utc(now))
+    covered = datetime.strptime(body["latestDateCovered"], SALESFORCE_TIME)
+    records = [{"Id": d["id"], "IsDeleted": "true", "SystemModstamp": d["deletedDate"]}
+               for d in body.get("deletedRecords", [])]
+
+    def advance(conn, rows: int) -> None:
+        warehouse.run(conn, "incremental/set_cursor", {
+            "source_id": source_id, "stream": stream.stream, "cursor": covered.isoformat()}).close()
+
+    rows = land(cfg, source_id, f"raw_salesforce_{obj.lower()}", obj, f"{run_id}:{stream.stream}", now,
+                records, api_calls=lambda: client.api_calls, then=advance)
+    if rows:
+        log.info("%s %s: %d deletion(s) from getDeleted up to %s", source_id, obj, rows, covered.isoformat())
     return rows
 
 
@@ -181,13 +208,13 @@ class NewestChange:
     def __init__(self, cursor: str | None = None):
         self.newest = datetime.fromisoformat(cursor) if cursor else None
 
-    def watch(self, records: Iterable[dict], org_id: str):
+    def watch(self, records: Iterable[dict]) -> Iterator[dict]:
         for record in records:
             stamp = record.get("SystemModstamp")
             if stamp:
-                moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")  # 2026-06-01T09:00:00.000+0000
+                moment = datetime.strptime(stamp, SALESFORCE_TIME)
                 self.newest = moment if self.newest is None else max(self.newest, moment)
-            yield f"{record['Id']}@{org_id}.Salesforce", record
+            yield record
 
     def save(self, conn, source_id: str, stream: str) -> None:
         if self.newest is not None:

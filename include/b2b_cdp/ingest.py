@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator
 
 from b2b_cdp import warehouse
-from b2b_cdp.config import CdpConfig, MarketoSource, MdmSource, SalesforceSource, load_config
+from b2b_cdp.config import CdpConfig, MarketoSource, MdmSource, SalesforceSource, WebEventsSource, load_config
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ NORMALIZE_STEPS = {
     "salesforce": ["salesforce_account", "salesforce_contact", "salesforce_lead", "salesforce_opportunity",
                    "salesforce_opportunitycontactrole"],
     "mdm": ["mdm_crossref"],
+    "web_events": ["web_events"],
 }
 
 
@@ -54,10 +55,10 @@ def iso_utc(moment: datetime) -> str:
 
 
 def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, extracted_at: datetime,
-         records: Iterable[tuple[str, dict]] | None = None, api_calls=lambda: 0, then=None,
+         records: Iterable[dict] | None = None, api_calls=lambda: 0, then=None,
          loader=None) -> int:
     """Land a batch in every sandbox the source feeds: streamed once, copied to the other sandboxes.
-    The rows come from `records` ((source key, record) pairs) or from `loader(conn, **batch)`, which
+    The rows come from `records` (parsed source records) or from `loader(conn, **batch)`, which
     writes them itself (e.g. a whole CSV file through COPY). `then(conn, rows)` runs in the same
     transaction (e.g. to move a sync cursor with the rows)."""
     sandboxes = cfg.sandboxes_fed_by(source_id)
@@ -68,10 +69,8 @@ def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, ex
         rows = (loader(conn, **batch) if loader is not None
                 else warehouse.land_raw(conn, table, records=records, **batch))
         for other in sandboxes[1:]:
-            ids = {"schema": other.schema, "table": table}
-            warehouse.run(conn, "raw/delete_batch_in", {"batch_id": batch_id}, identifiers=ids).close()
-            warehouse.run(conn, "raw/replicate_batch", {"batch_id": batch_id}, identifiers={
-                "target_schema": other.schema, "source_schema": first.schema, "table": table}).close()
+            warehouse.use_sandbox(conn, first)
+            warehouse.replicate_batch(conn, table, batch_id, first, other)
         # Every sandbox records the batch: its own landing checkpoint looks for it there.
         record = {"batch_id": batch_id, "source_id": source_id, "object": obj, "rows": rows,
                   "api_calls": api_calls() - calls_before, "extracted_at": extracted_at}
@@ -108,9 +107,8 @@ def marketo_source(source_id: str, client=None):
 
 def land_marketo_activity_types(source_id: str, run_id: str, extracted_at: datetime) -> int:
     cfg, source, client = marketo_source(source_id)
-    records = [(f"{t['id']}@{source.munchkin_id}.Marketo", t) for t in client.activity_types()]
     return land(cfg, source_id, "raw_marketo_activity_types", "activity_types", f"{run_id}:activity_types",
-                extracted_at, records, api_calls=lambda: client.api_calls)
+                extracted_at, client.activity_types(), api_calls=lambda: client.api_calls)
 
 
 def land_marketo_b2b_objects(source_id: str, run_id: str, extracted_at: datetime) -> dict[str, int]:
@@ -120,16 +118,13 @@ def land_marketo_b2b_objects(source_id: str, run_id: str, extracted_at: datetime
     with warehouse.connect(cfg.sandboxes_fed_by(source_id)[0]) as conn:
         account_ids = [row[0] for row in warehouse.fetch_all(
             conn, "raw/marketo_lead_account_ids", {"instance": source.munchkin_id})]
-    munchkin = source.munchkin_id
-    companies = ((f"{c['id']}.mkto_org@{munchkin}.Marketo", c)
-                 for c in client.query("companies", "externalCompanyId", account_ids,
-                                       fields=client.describe_fields("companies")))
+    companies = client.query("companies", "externalCompanyId", account_ids,
+                             fields=client.describe_fields("companies"))
     counts = {"companies": land(cfg, source_id, "raw_marketo_companies", "companies",
                                 f"{run_id}:companies", extracted_at, companies,
                                 api_calls=lambda: client.api_calls)}
-    opportunities = ((f"{o['marketoGUID']}@{munchkin}.Marketo", o)
-                     for o in client.query("opportunities", "externalCompanyId", account_ids,
-                                           fields=client.describe_fields("opportunities")))
+    opportunities = client.query("opportunities", "externalCompanyId", account_ids,
+                                 fields=client.describe_fields("opportunities"))
     counts["opportunities"] = land(cfg, source_id, "raw_marketo_opportunities", "opportunities",
                                    f"{run_id}:opportunities", extracted_at, opportunities,
                                    api_calls=lambda: client.api_calls)
@@ -153,15 +148,14 @@ def land_salesforce_object(source_id: str, obj: str, run_id: str, extracted_at: 
     if source.backfill_api == "rest":
         tracker = NewestChange()
         return land(cfg, source_id, table, obj, batch_id, extracted_at,
-                    tracker.watch(client.query(soql), source.org_id), api_calls=lambda: client.api_calls,
+                    tracker.watch(client.query(soql)), api_calls=lambda: client.api_calls,
                     then=lambda conn, rows: tracker.save(conn, source_id, stream))
 
     poll = float(client.credentials_extra.get("bulk_poll_seconds", 2.0))
 
     def copy_results(conn, **batch) -> int:
         return warehouse.land_raw_csv(conn, table, chunks=client.bulk_query_csv(soql, poll_seconds=poll),
-                                      key_column="Id", key_suffix=f"@{source.org_id}.Salesforce",
-                                      null_marker="", **batch)
+                                      key_column="Id", null_marker="", **batch)
 
     def save_cursor(conn, rows: int) -> None:
         warehouse.run(conn, "incremental/cursor_from_batch", {
@@ -175,7 +169,7 @@ def land_salesforce_object(source_id: str, obj: str, run_id: str, extracted_at: 
 # ---------------------------------------------------------------------------- MDM file drop
 
 
-def read_mdm_crossref(text_lines: Iterable[str]) -> Iterator[tuple[str, dict]]:
+def read_mdm_crossref(text_lines: Iterable[str]) -> Iterator[dict]:
     reader = csv.DictReader(text_lines)
     missing = {"mdm_id", "member_source_key"} - set(reader.fieldnames or [])
     if missing:
@@ -183,7 +177,7 @@ def read_mdm_crossref(text_lines: Iterable[str]) -> Iterator[tuple[str, dict]]:
     for line, row in enumerate(reader, start=2):
         if not row["mdm_id"] or not row["member_source_key"]:
             raise ValueError(f"MDM cross-reference line {line}: empty mdm_id or member_source_key")
-        yield f"{row['mdm_id']}:{row['member_source_key']}", row
+        yield row
 
 
 def land_mdm(source_id: str, run_id: str, extracted_at: datetime) -> int:
@@ -198,6 +192,54 @@ def land_mdm(source_id: str, run_id: str, extracted_at: datetime) -> int:
         lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
         return land(cfg, source_id, "raw_mdm_crossref", "crossref", f"{run_id}:crossref", extracted_at,
                     read_mdm_crossref(lines))
+
+
+# ---------------------------------------------------------------------------- web events file drop
+
+
+def read_web_events(lines: Iterable[str], name: str) -> Iterator[dict]:
+    """JSON lines, one event each; a line that is not a JSON object lands flagged, not dropped."""
+    import json
+
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError as exc:
+            event = {"_parse_error": f"{name} line {number}: not JSON ({exc.msg})"}
+        if not isinstance(event, dict):
+            event = {"_parse_error": f"{name} line {number}: not a JSON object"}
+        yield event
+
+
+def land_web_events(source_id: str, run_id: str, extracted_at: datetime) -> int:
+    """Land every new or grown *.jsonl file of the drop folder, one batch per file (a grown file
+    replaces its earlier batch). A file's size is its cursor: unchanged files are not re-read."""
+    from airflow.sdk import ObjectStoragePath
+
+    cfg = load_config()
+    source: WebEventsSource = cfg.source(source_id)
+    folder = ObjectStoragePath(source.path.rstrip("/"))
+    files = sorted(folder.glob("*.jsonl"), key=lambda p: p.name) if folder.exists() else []
+    total = 0
+    for path in files:
+        size, stream = str(path.stat().st_size), f"file:{path.name}"
+        with warehouse.connect(cfg.sandboxes_fed_by(source_id)[0]) as conn:
+            seen = warehouse.fetch_all(conn, "incremental/get_cursor", {"source_id": source_id, "stream": stream})
+        if seen and seen[0][0] == size:
+            continue
+
+        def remember(conn, rows: int, stream=stream, size=size) -> None:
+            warehouse.run(conn, "incremental/set_cursor",
+                          {"source_id": source_id, "stream": stream, "cursor": size}).close()
+
+        with path.open("rb") as handle:
+            lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            total += land(cfg, source_id, "raw_web_events", "events", f"{source_id}:{path.name}", extracted_at,
+                          read_web_events(lines, path.name), then=remember)
+    log.info("%s: %d web events landed from %d file(s) in %s", source_id, total, len(files), folder)
+    return total
 
 
 # ---------------------------------------------------------------------------- raw -> core

@@ -23,7 +23,9 @@ CHECKED_OBJECTS = {   # landing object -> (raw table, projection in sql/landing/
     "opportunities": ("raw_marketo_opportunities", "marketo_opportunities"),
     "Contact": ("raw_salesforce_contact", "salesforce_contact"),
     "Opportunity": ("raw_salesforce_opportunity", "salesforce_opportunity"),
+    "events": ("raw_web_events", "web_events"),
 }
+ECID_PATTERN = r"^\d{38}$"   # an Experience Cloud ID is exactly 38 digits
 
 
 def _expectations(now: datetime):
@@ -35,6 +37,7 @@ def _expectations(now: datetime):
         (gxe.ExpectCompoundColumnsToBeUnique(column_list=["_batch_id", "record_id"]),
          "record key repeated within its batch"),
         (gxe.ExpectColumnValuesToMatchRegex(column="email", regex=EMAIL_PATTERN), "email not well-formed"),
+        (gxe.ExpectColumnValuesToMatchRegex(column="ecid", regex=ECID_PATTERN), "ECID not 38 digits"),
         (gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0), "negative amount"),
         (gxe.ExpectColumnValuesToNotBeNull(column="changed_at"), "change timestamp missing or malformed"),
         (gxe.ExpectColumnValuesToBeBetween(column="changed_at", max_value=now + FUTURE_TOLERANCE),
@@ -116,5 +119,6 @@ def _validate(context, name: str, frame, now: datetime) -> dict[tuple[str, str],
             continue
         reason = reasons.get(check.expectation_config.id, check.expectation_config.type)
         for row in check.result.get("unexpected_index_list") or []:
-            refused.setdefault((row["_source_key"], row["_batch_id"]), reason)
+            key = row["_source_key"] if isinstance(row["_source_key"], str) else None   # NaN: no key
+            refused.setdefault((key, row["_batch_id"]), reason)
     return refused

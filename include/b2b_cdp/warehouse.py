@@ -8,6 +8,7 @@ with search_path, so the SQL files name tables without a schema and no query cro
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 from contextlib import contextmanager
@@ -66,15 +67,22 @@ def use_sandbox(conn: psycopg.Connection, sandbox: Sandbox) -> None:
 
 
 def run(conn: psycopg.Connection, name: str, params: dict[str, Any] | None = None,
-        identifiers: dict[str, str] | None = None) -> psycopg.Cursor:
-    """Execute sql/<name>.sql with bound parameters; {identifiers} are quoted as SQL identifiers."""
+        identifiers: dict[str, str | list[str]] | None = None) -> psycopg.Cursor:
+    """Execute sql/<name>.sql with bound parameters; {identifiers} are quoted as SQL identifiers
+    (a list becomes a comma-separated list of them)."""
     statement: Any = sql_file(name)
     if identifiers:
-        statement = sql.SQL(statement).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
+        statement = sql.SQL(statement).format(**{k: _identifiers(v) for k, v in identifiers.items()})
     cur = conn.cursor()
     # Without parameters psycopg sends the text as is, so a file may hold several statements.
     cur.execute(statement, params if params else None)
     return cur
+
+
+def _identifiers(value: str | list[str]) -> sql.Composable:
+    if isinstance(value, str):
+        return sql.Identifier(value)
+    return sql.SQL(", ").join(sql.Identifier(v) for v in value)
 
 
 def fetch_all(conn: psycopg.Connection, name: str, params: dict[str, Any] | None = None) -> list[tuple]:
@@ -94,27 +102,81 @@ def copy_rows(conn: psycopg.Connection, table: str, columns: list[str], rows: It
     return count
 
 
-def land_raw(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str,
-             extracted_at: str, records: Iterable[tuple[str, dict]]) -> int:
-    """Land (source_key, record) pairs in a raw table as one idempotent batch.
+# ---------------------------------------------------------------------------- the raw lake
+# One text column per source field, added when a source first brings the field; the batch columns
+# come from the table defaults (sql/raw/begin_batch.sql), the source key is generated from the
+# record's own key (sql/migrations/010_columnar_raw.sql).
 
-    Re-running the same batch replaces it, so a retried task leaves the lake as one run would.
-    """
-    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"table": table}).close()
-    rows = ((key, instance, batch_id, extracted_at, json.dumps(record, separators=(",", ":")))
-            for key, record in records)
-    return copy_rows(conn, table, ["_source_key", "_instance", "_batch_id", "_extracted_at", "_record"], rows)
+MAX_COLUMN_BYTES = 63        # PostgreSQL's identifier length
+REST_CHUNK = 1000            # records per COPY when landing parsed records
 
 
 class MalformedFile(ValueError):
     """A CSV file PostgreSQL's COPY refused (e.g. a row with the wrong number of cells)."""
 
 
+def raw_columns(conn: psycopg.Connection, table: str) -> list[str]:
+    """The writable columns of a raw table in the connection's sandbox."""
+    return [row[0] for row in fetch_all(conn, "raw/columns", {"table": table})]
+
+
+def ensure_columns(conn: psycopg.Connection, table: str, fields: Iterable[str],
+                   known: set[str] | None = None) -> set[str]:
+    """Give every field a column (in this transaction); returns the table's columns."""
+    known = set(raw_columns(conn, table)) if known is None else known
+    for field in fields:
+        if field.startswith("_") and field != "_parse_error":   # the flag a file's row-by-row reader sets
+            raise ValueError(f"{table}: source field {field!r} starts with '_', which the lake reserves "
+                             "for its own columns")
+        if field in known:
+            continue
+        if not field or len(field.encode("utf-8")) > MAX_COLUMN_BYTES:
+            raise ValueError(f"{table}: source field {field!r} cannot be a column (1 to "
+                             f"{MAX_COLUMN_BYTES} bytes)")
+        run(conn, "raw/add_column", identifiers={"table": table, "column": field}).close()
+        log.info("%s: new source field %r, column added", table, field)
+        known.add(field)
+    return known
+
+
+def _begin_batch(conn: psycopg.Connection, table: str, batch_id: str, instance: str, extracted_at: str) -> None:
+    """Replace a landing batch: a re-run task first removes what its previous attempt landed."""
+    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"table": table}).close()
+    run(conn, "raw/begin_batch", {"batch_id": batch_id, "instance": instance,
+                                  "extracted_at": extracted_at}).close()
+
+
+def _as_text(value: Any) -> str | None:
+    """A record value as its raw cell: scalars in their text form, objects and arrays as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def land_raw(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str,
+             extracted_at: str, records: Iterable[dict]) -> int:
+    """Land parsed records (e.g. REST pages) in a raw table as one idempotent batch.
+
+    Re-running the same batch replaces it, so a retried task leaves the lake as one run would.
+    """
+    _begin_batch(conn, table, batch_id, instance, extracted_at)
+    known, count = set(raw_columns(conn, table)), 0
+    records = iter(records)
+    while chunk := list(itertools.islice(records, REST_CHUNK)):
+        fields = list(dict.fromkeys(field for record in chunk for field in record))
+        ensure_columns(conn, table, fields, known)
+        count += copy_rows(conn, table, fields, ([_as_text(r.get(f)) for f in fields] for r in chunk))
+    return count
+
+
 def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str, extracted_at: str,
-                 chunks: Iterable[bytes], key_column: str, key_suffix: str, null_marker: str = "null") -> int:
-    """Land a CSV file's bytes as one raw batch without parsing rows in Python: COPY into a
-    staging table, then one INSERT ... SELECT (`null_marker` cells become NULL: Marketo writes
-    `null`, Salesforce leaves the cell empty).
+                 chunks: Iterable[bytes], key_column: str, null_marker: str = "null") -> int:
+    """Land a CSV file's bytes as one raw batch with a single COPY, without parsing rows in Python
+    (`null_marker` cells become NULL: Marketo writes `null`, Salesforce leaves the cell empty).
     Raises MalformedFile, leaving the transaction usable, when COPY refuses the file."""
     chunks = iter(chunks)
     head = b""
@@ -127,26 +189,30 @@ def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instanc
     columns = next(csv.reader([head.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")]))
     if key_column not in columns:
         raise MalformedFile(f"the file has no {key_column!r} column (columns: {columns})")
-    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"table": table}).close()
-    staging = "staging_csv"
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(staging)))
-        cur.execute(sql.SQL("CREATE TEMP TABLE {} ({})").format(
-            sql.Identifier(staging), sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in columns)))
+    ensure_columns(conn, table, columns)
+    _begin_batch(conn, table, batch_id, instance, extracted_at)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, NULL {})").format(
+        sql.Identifier(table), _identifiers(columns), sql.Literal(null_marker))
     try:
         with conn.transaction():   # a savepoint: a refused file leaves the outer transaction usable
-            with conn.cursor() as cur, cur.copy(sql.SQL(
-                    "COPY {} FROM STDIN WITH (FORMAT csv, HEADER true, NULL {})").format(
-                    sql.Identifier(staging), sql.Literal(null_marker))) as copy:
-                copy.write(head)
-                for chunk in chunks:
-                    copy.write(chunk)
+            with conn.cursor() as cur:
+                with cur.copy(statement) as copy:
+                    copy.write(head)
+                    for chunk in chunks:
+                        copy.write(chunk)
+                return cur.rowcount
     except (psycopg.errors.BadCopyFileFormat, psycopg.errors.DataError) as exc:
         raise MalformedFile(str(exc).splitlines()[0]) from None
-    with run(conn, "raw/stage_csv_to_raw", {
-            "key_suffix": key_suffix, "instance": instance, "batch_id": batch_id, "extracted_at": extracted_at},
-            identifiers={"table": table, "key_column": key_column, "staging": staging}) as cur:
-        return cur.rowcount
+
+
+def replicate_batch(conn: psycopg.Connection, table: str, batch_id: str, source: Sandbox, target: Sandbox) -> None:
+    """Copy a batch landed in one sandbox into another (leaves the connection on `target`)."""
+    columns = raw_columns(conn, table)
+    use_sandbox(conn, target)
+    ensure_columns(conn, table, [c for c in columns if not c.startswith("_")])   # the batch columns exist
+    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"table": table}).close()
+    run(conn, "raw/replicate_batch", {"batch_id": batch_id}, identifiers={
+        "table": table, "columns": columns, "source_schema": source.schema}).close()
 
 
 def recreate(sandbox: Sandbox) -> list[str]:

@@ -1,4 +1,4 @@
-SELECT DISTINCT (_record->>'id')::integer AS id
+SELECT DISTINCT ("id")::integer AS id
 FROM raw_marketo_activity_types
 WHERE _instance = %(instance)s
 ORDER BY id

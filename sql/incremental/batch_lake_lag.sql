@@ -6,8 +6,8 @@ SELECT count(*),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY lag_s),
        max(lag_s)
 FROM (
-    SELECT (_record->>%(change_field)s)::timestamptz AS change_at,
-           extract(epoch FROM %(source_now)s - (_record->>%(change_field)s)::timestamptz) AS lag_s
+    SELECT {change_field}::timestamptz AS change_at,
+           extract(epoch FROM %(source_now)s - {change_field}::timestamptz) AS lag_s
     FROM {table}
     WHERE _batch_id = %(batch_id)s
 ) rows

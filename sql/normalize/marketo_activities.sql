@@ -4,24 +4,24 @@ INSERT INTO core_event AS c (source_key, instance, person_key, activity_type_id,
                              primary_value, url, attributes, extracted_at)
 SELECT DISTINCT ON (r._source_key)
        r._source_key, r._instance,
-       (r._record->>'leadId') || '@' || r._instance || '.Marketo',
-       (r._record->>'activityTypeId')::integer, t.name,
-       (r._record->>'activityDate')::timestamptz,
-       r._record->>'primaryAttributeValue',
-       CASE WHEN t.name IN ('Visit Webpage', 'Click Link') THEN r._record->>'primaryAttributeValue' END,
-       -- Bulk files carry attributes as a JSON object in a string; REST as [{name, value}].
-       CASE jsonb_typeof(r._record->'attributes')
+       (r."leadId") || '@' || r._instance || '.Marketo',
+       (r."activityTypeId")::integer, t.name,
+       (r."activityDate")::timestamptz,
+       r."primaryAttributeValue",
+       CASE WHEN t.name IN ('Visit Webpage', 'Click Link') THEN r."primaryAttributeValue" END,
+       -- Bulk files carry attributes as a JSON object; REST as [{name, value}].
+       CASE jsonb_typeof(r."attributes"::jsonb)
             WHEN 'array' THEN (SELECT coalesce(jsonb_object_agg(a->>'name', a->'value'), '{}'::jsonb)
-                               FROM jsonb_array_elements(r._record->'attributes') a)
-            WHEN 'string' THEN (r._record->>'attributes')::jsonb
+                               FROM jsonb_array_elements(r."attributes"::jsonb) a)
+            WHEN 'object' THEN r."attributes"::jsonb
             ELSE '{}'::jsonb
        END,
        r._extracted_at
 FROM raw_marketo_activities r
 LEFT JOIN LATERAL (
-    SELECT a._record->>'name' AS name
+    SELECT a."name" AS name
     FROM raw_marketo_activity_types a
-    WHERE a._instance = r._instance AND (a._record->>'id')::integer = (r._record->>'activityTypeId')::integer
+    WHERE a._instance = r._instance AND (a."id")::integer = (r."activityTypeId")::integer
     ORDER BY a._extracted_at DESC
     LIMIT 1
 ) t ON true

@@ -3,11 +3,11 @@ INSERT INTO core_account AS c (source_key, system, instance, crm_key, name, webs
                                annual_revenue, employees, updated_at, is_deleted, extracted_at)
 SELECT DISTINCT ON (r._source_key)
        r._source_key, 'Marketo', r._instance,
-       CASE WHEN %(crm_org)s::text IS NOT NULL AND r._record->>'externalCompanyId' IS NOT NULL
-            THEN r._record->>'externalCompanyId' || '@' || %(crm_org)s || '.Salesforce' END,
-       r._record->>'company', r._record->>'website', r._record->>'industry',
-       (r._record->>'annualRevenue')::numeric, (r._record->>'numberOfEmployees')::integer,
-       (r._record->>'updatedAt')::timestamptz, false, r._extracted_at
+       CASE WHEN %(crm_org)s::text IS NOT NULL AND r."externalCompanyId" IS NOT NULL
+            THEN r."externalCompanyId" || '@' || %(crm_org)s || '.Salesforce' END,
+       r."company", r."website", r."industry",
+       (r."annualRevenue")::numeric, (r."numberOfEmployees")::integer,
+       (r."updatedAt")::timestamptz, false, r._extracted_at
 FROM raw_marketo_companies r
 WHERE r._instance = %(instance)s
 ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC

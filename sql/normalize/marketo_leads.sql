@@ -5,17 +5,17 @@ INSERT INTO core_person AS c (source_key, system, instance, record_type, email, 
                               is_deleted, extracted_at)
 SELECT DISTINCT ON (r._source_key)
        r._source_key, 'Marketo', r._instance, 'lead',
-       r._record->>'email', r._record->>'firstName', r._record->>'lastName',
-       r._record->>'title', r._record->>'company',
-       coalesce((r._record->>'unsubscribed')::boolean, false),
+       r."email", r."firstName", r."lastName",
+       r."title", r."company",
+       coalesce((r."unsubscribed")::boolean, false),
        CASE WHEN %(crm_org)s::text IS NOT NULL
-             AND coalesce(r._record->>'sfdcContactId', r._record->>'sfdcLeadId') IS NOT NULL
-            THEN coalesce(r._record->>'sfdcContactId', r._record->>'sfdcLeadId') || '@' || %(crm_org)s || '.Salesforce'
+             AND coalesce(r."sfdcContactId", r."sfdcLeadId") IS NOT NULL
+            THEN coalesce(r."sfdcContactId", r."sfdcLeadId") || '@' || %(crm_org)s || '.Salesforce'
        END,
-       CASE WHEN %(crm_org)s::text IS NOT NULL AND r._record->>'sfdcAccountId' IS NOT NULL
-            THEN r._record->>'sfdcAccountId' || '@' || %(crm_org)s || '.Salesforce'
+       CASE WHEN %(crm_org)s::text IS NOT NULL AND r."sfdcAccountId" IS NOT NULL
+            THEN r."sfdcAccountId" || '@' || %(crm_org)s || '.Salesforce'
        END,
-       (r._record->>'createdAt')::timestamptz, (r._record->>'updatedAt')::timestamptz,
+       (r."createdAt")::timestamptz, (r."updatedAt")::timestamptz,
        false, r._extracted_at
 FROM raw_marketo_leads r
 WHERE r._instance = %(instance)s

@@ -4,13 +4,13 @@ INSERT INTO core_opportunity AS c (source_key, system, instance, crm_key, accoun
                                    is_closed, is_won, stage, close_date, updated_at, is_deleted, extracted_at)
 SELECT DISTINCT ON (r._source_key)
        r._source_key, 'Marketo', r._instance,
-       CASE WHEN %(crm_org)s::text IS NOT NULL AND r._record->>'externalOpportunityId' IS NOT NULL
-            THEN r._record->>'externalOpportunityId' || '@' || %(crm_org)s || '.Salesforce' END,
-       CASE WHEN %(crm_org)s::text IS NOT NULL AND r._record->>'externalCompanyId' IS NOT NULL
-            THEN r._record->>'externalCompanyId' || '@' || %(crm_org)s || '.Salesforce' END,
-       r._record->>'name', (r._record->>'amount')::numeric,
-       (r._record->>'isClosed')::boolean, (r._record->>'isWon')::boolean, r._record->>'stage',
-       (r._record->>'closeDate')::date, (r._record->>'updatedAt')::timestamptz, false, r._extracted_at
+       CASE WHEN %(crm_org)s::text IS NOT NULL AND r."externalOpportunityId" IS NOT NULL
+            THEN r."externalOpportunityId" || '@' || %(crm_org)s || '.Salesforce' END,
+       CASE WHEN %(crm_org)s::text IS NOT NULL AND r."externalCompanyId" IS NOT NULL
+            THEN r."externalCompanyId" || '@' || %(crm_org)s || '.Salesforce' END,
+       r."name", (r."amount")::numeric,
+       (r."isClosed")::boolean, (r."isWon")::boolean, r."stage",
+       (r."closeDate")::date, (r."updatedAt")::timestamptz, false, r._extracted_at
 FROM raw_marketo_opportunities r
 WHERE r._instance = %(instance)s
 ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC

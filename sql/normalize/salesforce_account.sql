@@ -2,9 +2,9 @@ INSERT INTO core_account AS c (source_key, system, instance, crm_key, name, webs
                                annual_revenue, employees, updated_at, is_deleted, extracted_at)
 SELECT DISTINCT ON (r._source_key)
        r._source_key, 'Salesforce', r._instance, r._source_key,
-       r._record->>'Name', r._record->>'Website', r._record->>'Industry',
-       (r._record->>'AnnualRevenue')::numeric, (r._record->>'NumberOfEmployees')::integer,
-       (r._record->>'SystemModstamp')::timestamptz, coalesce((r._record->>'IsDeleted')::boolean, false),
+       r."Name", r."Website", r."Industry",
+       (r."AnnualRevenue")::numeric, (r."NumberOfEmployees")::integer,
+       (r."SystemModstamp")::timestamptz, coalesce((r."IsDeleted")::boolean, false),
        r._extracted_at
 FROM raw_salesforce_account r
 WHERE r._instance = %(instance)s

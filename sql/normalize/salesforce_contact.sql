@@ -3,13 +3,13 @@ INSERT INTO core_person AS c (source_key, system, instance, record_type, email, 
                               is_deleted, extracted_at)
 SELECT DISTINCT ON (r._source_key)
        r._source_key, 'Salesforce', r._instance, 'contact',
-       r._record->>'Email', r._record->>'FirstName', r._record->>'LastName', r._record->>'Title', NULL,
-       coalesce((r._record->>'HasOptedOutOfEmail')::boolean, false),
+       r."Email", r."FirstName", r."LastName", r."Title", NULL,
+       coalesce((r."HasOptedOutOfEmail")::boolean, false),
        r._source_key,
-       CASE WHEN r._record->>'AccountId' IS NOT NULL
-            THEN (r._record->>'AccountId') || '@' || r._instance || '.Salesforce' END,
-       (r._record->>'CreatedDate')::timestamptz, (r._record->>'SystemModstamp')::timestamptz,
-       coalesce((r._record->>'IsDeleted')::boolean, false), r._extracted_at
+       CASE WHEN r."AccountId" IS NOT NULL
+            THEN (r."AccountId") || '@' || r._instance || '.Salesforce' END,
+       (r."CreatedDate")::timestamptz, (r."SystemModstamp")::timestamptz,
+       coalesce((r."IsDeleted")::boolean, false), r._extracted_at
 FROM raw_salesforce_contact r
 WHERE r._instance = %(instance)s
 ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC

@@ -4,14 +4,14 @@ INSERT INTO core_person AS c (source_key, system, instance, record_type, email, 
                               is_deleted, extracted_at)
 SELECT DISTINCT ON (r._source_key)
        r._source_key, 'Salesforce', r._instance, 'crm_lead',
-       r._record->>'Email', r._record->>'FirstName', r._record->>'LastName', r._record->>'Title',
-       r._record->>'Company', coalesce((r._record->>'HasOptedOutOfEmail')::boolean, false),
-       CASE WHEN r._record->>'ConvertedContactId' IS NOT NULL
-            THEN (r._record->>'ConvertedContactId') || '@' || r._instance || '.Salesforce' END,
-       CASE WHEN r._record->>'ConvertedAccountId' IS NOT NULL
-            THEN (r._record->>'ConvertedAccountId') || '@' || r._instance || '.Salesforce' END,
-       (r._record->>'CreatedDate')::timestamptz, (r._record->>'SystemModstamp')::timestamptz,
-       coalesce((r._record->>'IsDeleted')::boolean, false), r._extracted_at
+       r."Email", r."FirstName", r."LastName", r."Title",
+       r."Company", coalesce((r."HasOptedOutOfEmail")::boolean, false),
+       CASE WHEN r."ConvertedContactId" IS NOT NULL
+            THEN (r."ConvertedContactId") || '@' || r._instance || '.Salesforce' END,
+       CASE WHEN r."ConvertedAccountId" IS NOT NULL
+            THEN (r."ConvertedAccountId") || '@' || r._instance || '.Salesforce' END,
+       (r."CreatedDate")::timestamptz, (r."SystemModstamp")::timestamptz,
+       coalesce((r."IsDeleted")::boolean, false), r._extracted_at
 FROM raw_salesforce_lead r
 WHERE r._instance = %(instance)s
 ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC

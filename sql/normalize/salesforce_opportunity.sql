@@ -2,12 +2,12 @@ INSERT INTO core_opportunity AS c (source_key, system, instance, crm_key, accoun
                                    is_closed, is_won, stage, close_date, updated_at, is_deleted, extracted_at)
 SELECT DISTINCT ON (r._source_key)
        r._source_key, 'Salesforce', r._instance, r._source_key,
-       CASE WHEN r._record->>'AccountId' IS NOT NULL
-            THEN (r._record->>'AccountId') || '@' || r._instance || '.Salesforce' END,
-       r._record->>'Name', (r._record->>'Amount')::numeric,
-       (r._record->>'IsClosed')::boolean, (r._record->>'IsWon')::boolean, r._record->>'StageName',
-       (r._record->>'CloseDate')::date, (r._record->>'SystemModstamp')::timestamptz,
-       coalesce((r._record->>'IsDeleted')::boolean, false), r._extracted_at
+       CASE WHEN r."AccountId" IS NOT NULL
+            THEN (r."AccountId") || '@' || r._instance || '.Salesforce' END,
+       r."Name", (r."Amount")::numeric,
+       (r."IsClosed")::boolean, (r."IsWon")::boolean, r."StageName",
+       (r."CloseDate")::date, (r."SystemModstamp")::timestamptz,
+       coalesce((r."IsDeleted")::boolean, false), r._extracted_at
 FROM raw_salesforce_opportunity r
 WHERE r._instance = %(instance)s
 ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC

@@ -2,10 +2,10 @@ INSERT INTO core_opportunity_person AS c (source_key, instance, opportunity_key,
                                           is_primary, is_deleted, extracted_at)
 SELECT DISTINCT ON (r._source_key)
        r._source_key, r._instance,
-       (r._record->>'OpportunityId') || '@' || r._instance || '.Salesforce',
-       (r._record->>'ContactId') || '@' || r._instance || '.Salesforce',
-       r._record->>'Role', (r._record->>'IsPrimary')::boolean,
-       coalesce((r._record->>'IsDeleted')::boolean, false), r._extracted_at
+       (r."OpportunityId") || '@' || r._instance || '.Salesforce',
+       (r."ContactId") || '@' || r._instance || '.Salesforce',
+       r."Role", (r."IsPrimary")::boolean,
+       coalesce((r."IsDeleted")::boolean, false), r._extracted_at
 FROM raw_salesforce_opportunitycontactrole r
 WHERE r._instance = %(instance)s
 ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC

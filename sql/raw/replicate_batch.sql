@@ -1,2 +1,2 @@
 -- Copy one landed batch into another sandbox fed by the same source (sandboxes never share tables).
-INSERT INTO {target_schema}.{table} SELECT * FROM {source_schema}.{table} WHERE _batch_id = %(batch_id)s
+INSERT INTO {table} ({columns}) SELECT {columns} FROM {source_schema}.{table} WHERE _batch_id = %(batch_id)s

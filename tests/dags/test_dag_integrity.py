@@ -9,6 +9,7 @@ EXPECTED = {
     "ingest_backfill__salesforce_crm1", "ingest_backfill__salesforce_crm2", "ingest_backfill__mdm",
     "ingest_incremental__marketo_111_aaa_111", "ingest_incremental__marketo_222_bbb_222",
     "ingest_incremental__salesforce_crm1", "ingest_incremental__salesforce_crm2",
+    "ingest_incremental__web_events",
     "identity_stitching", "segmentation_daily",
     "activate__marketo_111_aaa_111", "activate__marketo_222_bbb_222",
 }

@@ -85,6 +85,22 @@ def test_salesforce_sync_reads_late_commits_within_the_lookback_and_deletions(sa
                          "WHERE email = 'late@townsend.com'") == [(1, 1)]
 
 
+def test_get_deleted_sweeps_deletions_once(sandbox, bodea_fleet):
+    from b2b_cdp.sources.salesforce import SalesforceClient
+
+    org = "salesforce:00D000000000001AAA"
+    client = SalesforceClient.from_connection(load_config().source("salesforce_crm1").conn_id)
+    bodea_fleet.mutate(org, "delete_record", obj="Contact", record_id="003A00000000003AAA")
+    assert incremental.sweep_salesforce_deletions("salesforce_crm1", "Contact", "inc-1", client) == 1
+    assert rows(sandbox, 'SELECT _source_key, "IsDeleted", "Email" FROM raw_salesforce_contact') == [
+        ("003A00000000003AAA@00D000000000001AAA.Salesforce", "true", None)]
+    # The cursor moved to latestDateCovered: the next sweep asks only for what came after.
+    assert incremental.sweep_salesforce_deletions("salesforce_crm1", "Contact", "inc-2", client) == 0
+    ingest.normalize("salesforce_crm1")
+    assert rows(sandbox, "SELECT is_deleted FROM core_person "
+                         "WHERE source_key = '003A00000000003AAA@00D000000000001AAA.Salesforce'") == [(True,)]
+
+
 def test_a_crash_after_the_export_resumes_the_same_export(sandbox, bodea_fleet, monkeypatch):
     real_land = backfill.land
     calls = {"n": 0}

@@ -21,8 +21,10 @@ def ingest_everything(run_id: str) -> None:
         elif source.type == "salesforce":
             for obj in source.objects:
                 ingest.land_salesforce_object(source.id, obj, run_id, CLOCK)
-        else:
+        elif source.type == "mdm":
             ingest.land_mdm(source.id, run_id, CLOCK)
+        else:
+            ingest.land_web_events(source.id, run_id, CLOCK)
         ingest.normalize(source.id)
 
 
@@ -44,8 +46,8 @@ def test_marketo_bulk_backfill_lands_raw_rows_once(sandbox, bodea_fleet):
     again = backfill.backfill_object("marketo_111_aaa_111", "leads", CLOCK)
     assert again.rows == 4
     assert one(sandbox, "SELECT count(*) FROM raw_marketo_leads")[0][0] == 4
-    # The bulk CSV's literal `null` lands as a JSON null, not the string "null".
-    company = one(sandbox, "SELECT _record->'company' FROM raw_marketo_leads "
+    # The bulk CSV's literal `null` lands as NULL, not the string "null".
+    company = one(sandbox, "SELECT company FROM raw_marketo_leads "
                            "WHERE _source_key = '1004@111-AAA-111.Marketo'")[0][0]
     assert company is None
     progress = one(sandbox, "SELECT windows_done, windows_total, rows, predicted_days FROM ops_backfill_progress")
@@ -154,7 +156,7 @@ def test_marketo_only_and_crm_direct_configurations_give_the_same_segment(sandbo
     marketo_only = tmp_path / "marketo-only.yaml"
     marketo_only.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(marketo_only))
-    assert [s.type for s in load().sources] == ["marketo", "marketo", "mdm"]
+    assert [s.type for s in load().sources] == ["marketo", "marketo", "mdm", "web_events"]
     ingest_everything("run-1")
     identity.stitch(sandbox)
     result = segments.evaluate_sandbox(load(), sandbox, as_of=CLOCK, run_id="run-1")

@@ -117,6 +117,12 @@ class SalesforceClient:
             if not locator or locator == "null":
                 return
 
+    def deleted(self, obj: str, start: str, end: str) -> dict:
+        """getDeleted: the records of `obj` deleted between start and end (ISO times, whole minutes,
+        at most 15 days back), with latestDateCovered."""
+        return self._get(f"/services/data/{self.api_version}/sobjects/{obj}/deleted/"
+                         f"?start={quote(start)}&end={quote(end)}")
+
     def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict]:
         """Every record of a SOQL query, page by page (never the whole result in memory)."""
         resource = "queryAll" if include_deleted else "query"

@@ -1,1 +1,0 @@
-DELETE FROM {schema}.{table} WHERE _batch_id = %(batch_id)s

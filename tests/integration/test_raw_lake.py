@@ -1,0 +1,108 @@
+"""The columnar raw lake: new source fields become columns, bulk files land with one COPY, rows
+landed by the older jsonb layout survive the migration, unusable field names are refused by name."""
+
+from datetime import datetime, timezone
+
+import pytest
+from psycopg import sql
+
+from b2b_cdp import warehouse
+from b2b_cdp.config import Sandbox, load_config
+from b2b_cdp.ingest import land
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+SOURCE = "marketo_111_aaa_111"
+
+
+def rows(sandbox, query):
+    with warehouse.connect(sandbox) as conn:
+        return conn.execute(query).fetchall()
+
+
+def test_a_new_source_field_becomes_a_column_and_old_rows_read_null(clean_sandboxes):
+    sandbox, cfg = clean_sandboxes[0], load_config()
+    land(cfg, SOURCE, "raw_marketo_leads", "leads", "b1", NOW, [{"id": 1, "email": "a@x.com"}])
+    land(cfg, SOURCE, "raw_marketo_leads", "leads", "b2", NOW,
+         [{"id": 2, "email": "b@x.com", "Shoe_Size__c": 44, "unsubscribed": True, "tags": ["x", "y"]}])
+    assert rows(sandbox, 'SELECT id, "Shoe_Size__c", unsubscribed, tags, _source_key, _batch_id, _instance '
+                         "FROM raw_marketo_leads ORDER BY id") == [
+        ("1", None, None, None, "1@111-AAA-111.Marketo", "b1", "111-AAA-111"),
+        ("2", "44", "true", '["x","y"]', "2@111-AAA-111.Marketo", "b2", "111-AAA-111")]
+    # Re-landing a batch replaces it.
+    land(cfg, SOURCE, "raw_marketo_leads", "leads", "b2", NOW, [{"id": 3}])
+    assert rows(sandbox, "SELECT id FROM raw_marketo_leads ORDER BY id") == [("1",), ("3",)]
+
+
+def test_a_csv_file_lands_with_its_header_as_columns(clean_sandboxes):
+    sandbox = clean_sandboxes[0]
+    data = b'id,email,Region__c\n7,"g@x.com",EMEA\n8,null,null\n'
+    with warehouse.connect(sandbox) as conn:
+        count = warehouse.land_raw_csv(conn, "raw_marketo_leads", batch_id="f1", instance="111-AAA-111",
+                                       extracted_at=NOW.isoformat(), chunks=[data[:9], data[9:]],
+                                       key_column="id")
+    assert count == 2
+    assert rows(sandbox, 'SELECT _source_key, email, "Region__c", _extracted_at FROM raw_marketo_leads '
+                         "ORDER BY 1") == [("7@111-AAA-111.Marketo", "g@x.com", "EMEA", NOW),
+                                           ("8@111-AAA-111.Marketo", None, None, NOW)]
+
+
+@pytest.mark.parametrize("field, problem", [("_batch_id", "reserves"), ("x" * 64, "63 bytes")])
+def test_unusable_field_names_are_refused_by_name(clean_sandboxes, field, problem):
+    with pytest.raises(ValueError, match=problem) as refused:
+        land(load_config(), SOURCE, "raw_marketo_leads", "leads", "b1", NOW, [{"id": 1, field: "v"}])
+    assert "raw_marketo_leads" in str(refused.value)
+    assert rows(clean_sandboxes[0], "SELECT count(*) FROM raw_marketo_leads") == [(0,)]
+
+
+def test_rows_of_the_jsonb_layout_are_carried_over(warehouse_conn):
+    sandbox = Sandbox(platform_instance="upgrade", name="prod")
+    with warehouse.connect() as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(sandbox.schema)))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(sandbox.schema)))
+        warehouse.use_sandbox(conn, sandbox)
+        conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz "
+                     "NOT NULL DEFAULT clock_timestamp())")
+        for path in sorted(warehouse.MIGRATIONS_DIR.glob("00*.sql")):   # the jsonb-era migrations
+            conn.execute(path.read_text())
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
+        conn.execute("""INSERT INTO raw_marketo_leads (_source_key, _instance, _batch_id, _extracted_at, _record)
+                        VALUES ('5@111-AAA-111.Marketo', '111-AAA-111', 'old', %s,
+                                '{"id": 5, "email": "e@x.com", "unsubscribed": false,
+                                  "Custom__c": {"a": 1}, "company": null}')""", (NOW,))
+    assert warehouse.migrate(sandbox)[0] == "010_columnar_raw"
+    assert rows(sandbox, 'SELECT _source_key, id, email, unsubscribed, "Custom__c", company, _batch_id '
+                         "FROM raw_marketo_leads") == [
+        ("5@111-AAA-111.Marketo", "5", "e@x.com", "false", '{"a": 1}', None, "old")]
+
+
+def test_web_events_land_per_file_and_bad_events_are_quarantined(clean_sandboxes, tmp_path, monkeypatch):
+    import json
+
+    from b2b_cdp import ingest
+    from b2b_cdp.landing_checks import check_landed
+
+    monkeypatch.setenv("CDP_DROPZONE", tmp_path.as_uri())
+    drop = tmp_path / "web_events"
+    drop.mkdir()
+    ecid = "1" * 38
+    events = [{"ecid": ecid, "email": "P1@Townsend.com", "timestamp": "2026-11-19T10:00:00Z",
+               "url": "https://bodea.com/products/new-product"},
+              {"ecid": "1" * 37, "email": None, "timestamp": "2026-11-19T10:01:00Z", "url": "https://bodea.com/"},
+              {"ecid": "2" * 38, "email": "nobody", "timestamp": "2026-11-19T10:02:00Z", "url": "https://bodea.com/"}]
+    (drop / "day1.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events) + "{not json\n")
+    assert ingest.land_web_events("web_events", "r1", NOW) == 4
+    assert ingest.land_web_events("web_events", "r2", NOW) == 0          # unchanged file: not re-read
+    outcome = check_landed("web_events", "r1", NOW)
+    assert sorted(v.split(": ", 1)[1] for v in outcome.violations) == [
+        "ECID not 38 digits (quarantined)", "email not well-formed (quarantined)",
+        "malformed row in the source file (quarantined)"]
+    ingest.normalize("web_events")
+    sandbox = clean_sandboxes[0]
+    assert rows(sandbox, "SELECT ecid, email, event_type, url, person_key FROM core_event") == [
+        (ecid, "p1@townsend.com", "Web Visit", "https://bodea.com/products/new-product",
+         f"{ecid}@web_events.ECID")]
+    # A grown file is landed again as a whole, replacing its earlier batch.
+    with (drop / "day1.jsonl").open("a") as handle:
+        handle.write(json.dumps({**events[0], "timestamp": "2026-11-19T11:00:00Z"}) + "\n")
+    assert ingest.land_web_events("web_events", "r3", NOW) == 5
+    assert rows(sandbox, "SELECT count(*) FROM raw_web_events") == [(5,)]
