@@ -179,6 +179,9 @@ class EmulatorFleet:
         for stopper in stoppers:
             stopper.join()
         self._servers = []
+        for app in self._instances.values():
+            if isinstance(app, MarketoInstance):
+                app.close()
         self.fault_registry.remove()
         if self._temporary_dropzone and self._dropzone is not None:
             shutil.rmtree(self._dropzone, ignore_errors=True)

@@ -6,6 +6,7 @@ Each emulated instance runs its own ThreadingHTTPServer so that it looks like it
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import struct
@@ -14,7 +15,11 @@ from dataclasses import dataclass, field
 import email.utils
 from datetime import timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+
+FILE_CHUNK = 1 << 20     # read size when a file body cannot go out by sendfile(2)
 
 
 @dataclass
@@ -52,14 +57,26 @@ class Request:
         return json.loads(self.body.decode("utf-8"))
 
 
+@dataclass(frozen=True)
+class FileBody:
+    """A body sent straight from a file on disk: `length` bytes from `offset`, never read into memory."""
+    path: Path
+    offset: int
+    length: int
+
+
 @dataclass
 class Response:
     status: int = 200
-    body: bytes = b""
+    body: bytes | FileBody = b""
     content_type: str = "application/json;charset=UTF-8"
     headers: dict[str, str] = field(default_factory=dict)
     # Fault injection: send the headers and this many body bytes, then reset the connection.
     abort_after: int | None = None
+
+    @property
+    def content_length(self) -> int:
+        return self.body.length if isinstance(self.body, FileBody) else len(self.body)
 
 
 def json_response(obj, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -71,27 +88,35 @@ def text_response(text: str, status: int = 200, content_type: str = "text/plain;
     return Response(status=status, body=text.encode("utf-8"), content_type=content_type)
 
 
-def bytes_response(data: bytes, content_type: str, range_header: str | None = None) -> Response:
-    """Serve a fixed byte string, honouring a single `Range: bytes=...` (RFC 7233) when given."""
-    size = len(data)
+def file_response(path: Path, content_type: str, range_header: str | None = None) -> Response:
+    """Serve a file from disk, honouring a single `Range: bytes=...` (RFC 7233) when given.
+    Raises FileNotFoundError when the file is gone."""
+    size = os.stat(path).st_size
+    accept = {"Accept-Ranges": "bytes"}
+    span = _byte_range(range_header, size)
+    if span is None:
+        return Response(body=FileBody(Path(path), 0, size), content_type=content_type, headers=accept)
+    start, end = span
+    if start >= size or start > end:
+        return Response(status=416, body=b"", content_type=content_type,
+                        headers={"Content-Range": f"bytes */{size}", **accept})
+    return Response(status=206, body=FileBody(Path(path), start, end - start + 1), content_type=content_type,
+                    headers={"Content-Range": f"bytes {start}-{end}/{size}", **accept})
+
+
+def _byte_range(range_header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) byte asked for, last capped at the end; None for no usable Range (the whole body).
+    The caller answers 416 when first is past the end or after last."""
     if not range_header:
-        return Response(body=data, content_type=content_type, headers={"Accept-Ranges": "bytes"})
+        return None
     # Marketo's own docs also show "bytes 724-999" (no '='), so accept either separator.
     match = re.fullmatch(r"\s*bytes\s*[= ]\s*(\d*)\s*-\s*(\d*)\s*", range_header)
     if not match or (not match.group(1) and not match.group(2)):
-        return Response(body=data, content_type=content_type, headers={"Accept-Ranges": "bytes"})
+        return None
     first, last = match.groups()
     if first == "":               # suffix range: the last N bytes
-        length = int(last)
-        start, end = max(0, size - length), size - 1
-    else:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
-    if start >= size or start > end:
-        return Response(status=416, body=b"", content_type=content_type,
-                        headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
-    return Response(status=206, body=data[start:end + 1], content_type=content_type,
-                    headers={"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"})
+        return max(0, size - int(last)), size - 1
+    return int(first), min(int(last), size - 1) if last else size - 1
 
 
 class Router:
@@ -186,7 +211,7 @@ def _make_handler(app: App):
         def _write(self, response: Response) -> None:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
+            self.send_header("Content-Length", str(response.content_length))
             for name, value in response.headers.items():
                 self.send_header(name, value)
             if self.close_connection:
@@ -194,17 +219,39 @@ def _make_handler(app: App):
             self.end_headers()
             if self.command == "HEAD":
                 return
+            length = response.content_length
+            if response.abort_after is not None:
+                length = min(length, max(0, response.abort_after))
+            if isinstance(response.body, FileBody):
+                self._send_file(response.body, length)
+            else:
+                self.wfile.write(response.body[:length])     # the whole body is not copied
             if response.abort_after is None:
-                self.wfile.write(response.body)
                 return
             # The connection dies mid-body: what a client sees when a download is cut off.
-            self.wfile.write(response.body[:max(0, response.abort_after)])
             self.wfile.flush()
             self.close_connection = True
             try:
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             except OSError:
                 pass
+
+        def _send_file(self, body: FileBody, count: int) -> None:
+            """`count` bytes of the file from body.offset: by sendfile(2) where the OS has it, else
+            in large reads."""
+            self.wfile.flush()
+            if count <= 0:
+                return
+            with open(body.path, "rb") as handle:
+                if hasattr(os, "sendfile"):
+                    count -= self.connection.sendfile(handle, body.offset, count)
+                else:
+                    handle.seek(body.offset)
+                    while count > 0 and (chunk := handle.read(min(count, FILE_CHUNK))):
+                        self.wfile.write(chunk)
+                        count -= len(chunk)
+            if count:
+                raise OSError(f"{body.path} ended {count} bytes short of the Content-Length sent")
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 

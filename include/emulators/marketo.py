@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from . import marketo_activity as act
-from .http import App, Request, Response, Router, bytes_response, json_response, text_response
+from .http import App, Request, Response, Router, file_response, json_response, text_response
 from .marketo_bulk import BulkExports
 from .marketo_catalog import (
     ACTIVITY_TYPE_IDS, B2B_OBJECTS, LEAD_DEFAULT_FIELDS, LEAD_FIELDS, LEAD_READ_ONLY, MarketoError,
@@ -801,13 +801,13 @@ class MarketoInstance(MutationLog, App):
         if found is None:
             # Unlike the rest of the API: a plain-text 404 until the file exists (or for a bad id).
             return text_response("File not found: the export job is unknown or not completed", status=404)
-        data, content_type = found
-        response = bytes_response(data, content_type, request.header("range"))
+        path, content_type = found
+        response = file_response(path, content_type, request.header("range"))
         if response.status in (200, 206):
             cut = self._fault("take", "connection_reset")
             if cut:
                 after = cut["after_bytes"]
-                response.abort_after = len(response.body) // 2 if after is None else after
+                response.abort_after = response.content_length // 2 if after is None else after
         return response
 
     # ------------------------------------------------------------------------------- mutations
@@ -832,7 +832,13 @@ class MarketoInstance(MutationLog, App):
     def _persist(self) -> None:
         self.save_state()
 
+    def close(self) -> None:
+        """Let go of files kept outside the state folder (export files of an instance without one)."""
+        self.exports.close()
+
     def _apply_mutation(self, action: str, args: dict, at: datetime) -> dict:
+        if action in ("upsert_lead", "delete_lead"):
+            self.exports.leads_changed()
         if action == "upsert_lead":
             return self._upsert_lead(args["fields"], at)
         if action == "delete_lead":
@@ -956,6 +962,8 @@ class MarketoInstance(MutationLog, App):
                         record[new] = record.pop(current)
             else:
                 raise ValueError(f"field_renamed on Marketo takes object leads or one of {', '.join(self.objects)}")
+            if obj == "leads":
+                self.exports.leads_changed()
             renames = self._renames.setdefault(obj, {})
             original = next((k for k, v in renames.items() if v == current), current)
             if original == new:

@@ -6,15 +6,23 @@ import csv
 import hashlib
 import io
 import json
+import os
+import shutil
+import tempfile
 import uuid
-from datetime import timedelta
+import weakref
+from array import array
+from bisect import bisect_left
+from datetime import datetime, timedelta, timezone
+from itertools import islice
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 from .faults import malform_csv_line
 from .marketo_catalog import (
     ACTIVITY_COLUMNS, ACTIVITY_OPTIONAL_COLUMNS, DELETE_LEAD_TYPE, MarketoError,
 )
-from .persist import atomic_write_bytes
+from .persist import atomic_open
 from .timeutil import central_day, format_marketo, parse_datetime, try_parse_datetime
 
 MAX_PROCESSING = 2          # jobs exporting at once
@@ -37,11 +45,26 @@ class BulkExports:
 
     def __init__(self, instance, export_dir: Path | None) -> None:
         self.instance = instance
+        # Export files live on disk, in the state's export folder or else in a scratch folder
+        # removed with this object (or by close()).
         self.export_dir = export_dir
+        self._scratch: tuple[Path, weakref.finalize] | None = None
         self.jobs: dict[str, dict] = {}
-        self.files: dict[str, bytes] = {}
         self.quota = {"day": None, "bytes": 0}
         self.daily_quota_bytes = DAILY_QUOTA_BYTES
+        self._activity_dates = _DateIndex("activityDate")
+        self._lead_dates = {key: _DateIndex(key) for key in ("createdAt", "updatedAt")}
+
+    def close(self) -> None:
+        """Remove the scratch folder, if files went there; the state's export folder stays."""
+        if self._scratch is not None:
+            self._scratch[1]()
+            self._scratch = None
+
+    def leads_changed(self) -> None:
+        """Leads were added, removed or changed in place: their date lookups start over."""
+        for index in self._lead_dates.values():
+            index.reset()
 
     # ------------------------------------------------------------------------------- persistence
 
@@ -107,21 +130,15 @@ class BulkExports:
             self.instance.save_state()
         return job
 
-    def file(self, obj: str, export_id: str) -> tuple[bytes, str] | None:
-        """(content, content type) of a completed job, else None."""
+    def file(self, obj: str, export_id: str) -> tuple[Path, str] | None:
+        """(path on disk, content type) of a completed job's file, else None."""
         job = self.jobs.get(export_id)
         if job is None or job["object"] != obj or job["status"] != "Completed":
             return None
-        data = self.files.get(export_id)
-        if data is None and self.export_dir is not None:
-            try:
-                data = (self.export_dir / f"{export_id}.{job['format'].lower()}").read_bytes()
-            except FileNotFoundError:
-                return None
-            self.files[export_id] = data
-        if data is None:
+        path = self._path(job, create=False)
+        if path is None or not path.is_file():
             return None
-        return data, CONTENT_TYPES[job["format"]]
+        return path, CONTENT_TYPES[job["format"]]
 
     def list(self, obj: str, statuses: list[str]) -> list[dict]:
         for status in statuses:
@@ -231,63 +248,132 @@ class BulkExports:
 
     def _complete(self, job: dict) -> None:
         # The file is written once, at completion, and never changes afterwards (as in Marketo).
-        rows = self._lead_rows(job) if job["object"] == "leads" else self._activity_rows(job)
+        obj = job["object"]
+        records = self._lead_records(job) if obj == "leads" else self._activity_records(job)
         fields = job["spec"]["fields"]
         headers = [job["spec"]["columnHeaderNames"].get(f, f) for f in fields]
-        delimiter = DELIMITERS[job["format"]]
-        lines = [_csv_line(headers, delimiter)] + [_csv_line([_cell(row.get(f)) for f in fields], delimiter)
-                                                   for row in rows]
-        if rows:
-            fault = self.instance._fault("take", "malformed_csv_row",
-                                         lambda p: p["object"] in (None, job["object"]))
+        malformed = None
+        if records:
+            fault = self.instance._fault("take", "malformed_csv_row", lambda p: p["object"] in (None, obj))
             if fault:
-                index = min(fault["row"], len(rows))
-                lines[index] = malform_csv_line(lines[index], delimiter, fault["kind"])
-        data = "".join(line + "\n" for line in lines).encode("utf-8")
-        self.files[job["exportId"]] = data
-        if self.export_dir is not None:
-            atomic_write_bytes(self.export_dir / f"{job['exportId']}.{job['format'].lower()}", data)
+                malformed = min(fault["row"], len(records)), fault["kind"]
+        rows = _rows(records, fields, json_field="attributes" if obj == "activities" else None)
+        size, checksum = _write_export(self._path(job, create=True), headers, rows, DELIMITERS[job["format"]],
+                                       malformed)
         job.update({
             "status": "Completed",
             "finishedAt": format_marketo(self.instance.now()),
-            "numberOfRecords": len(rows),
-            "fileSize": len(data),
-            "fileChecksum": "sha256:" + hashlib.sha256(data).hexdigest(),
+            "numberOfRecords": len(records),
+            "fileSize": size,
+            "fileChecksum": "sha256:" + checksum,
         })
         self._roll_quota_day()
-        self.quota["bytes"] += len(data)
+        self.quota["bytes"] += size
 
-    def _lead_rows(self, job: dict) -> list[dict]:
+    def _path(self, job: dict, create: bool) -> Path | None:
+        """Where a job's file is (or goes); None when it cannot exist."""
+        name = f"{job['exportId']}.{job['format'].lower()}"
+        if self.export_dir is not None:
+            return self.export_dir / name
+        if self._scratch is None:
+            if not create:
+                return None
+            folder = Path(tempfile.mkdtemp(prefix=f"emulator-{self.instance.key.replace(':', '_')}-exports-"))
+            self._scratch = folder, weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+        return self._scratch[0] / name
+
+    def _lead_records(self, job: dict) -> list[dict]:
         key, value = next(iter(job["spec"]["filter"].items()))
         if key in ("createdAt", "updatedAt"):
-            start, end = _date_range(value, key)
-            return [lead for lead in self.instance.leads if _within(lead.get(key), start, end)]
+            return self._lead_dates[key].window(self.instance.leads, *_date_range(value, key))
         list_id = value if key == "staticListId" else self.instance.static_list_by_name(value)["id"]
         return [self.instance.leads_by_id[i] for i in self.instance.list_members(int(list_id))
                 if i in self.instance.leads_by_id]
 
-    def _activity_rows(self, job: dict) -> list[dict]:
+    def _activity_records(self, job: dict) -> list[dict]:
         flt = job["spec"]["filter"]
-        start, end = _date_range(flt["createdAt"], "createdAt")
         type_ids = set(flt.get("activityTypeIds") or [])
         value_ids = {str(v) for v in flt.get("primaryAttributeValueIds") or []}
         values = {str(v) for v in flt.get("primaryAttributeValues") or []}
-        rows = []
-        for activity in self.instance.activities:
-            if not _within(activity.get("activityDate"), start, end):
-                continue
-            if activity.get("activityTypeId") == DELETE_LEAD_TYPE:
-                continue
-            if type_ids and activity.get("activityTypeId") not in type_ids:
-                continue
-            if value_ids and str(activity.get("primaryAttributeValueId")) not in value_ids:
-                continue
-            if values and str(activity.get("primaryAttributeValue")) not in values:
-                continue
-            row = dict(activity)
-            row["attributes"] = _attributes_json(activity.get("attributes"))
-            rows.append(row)
-        return rows
+        window = self._activity_dates.window(self.instance.activities, *_date_range(flt["createdAt"], "createdAt"))
+        return [activity for activity in window
+                if activity.get("activityTypeId") != DELETE_LEAD_TYPE
+                and (not type_ids or activity.get("activityTypeId") in type_ids)
+                and (not value_ids or str(activity.get("primaryAttributeValueId")) in value_ids)
+                and (not values or str(activity.get("primaryAttributeValue")) in values)]
+
+
+class _DateIndex:
+    """The records of a list ordered by one date field, so that a date window is found by bisection
+    instead of parsing every record's date on every export.
+
+    Records appended to the list are taken in on the next lookup; whoever changes records in place or
+    removes them calls reset(). Records whose date does not parse are in no window."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self.reset()
+
+    def reset(self) -> None:
+        self._records: list[dict] | None = None
+        self._seen = 0                           # records[:_seen] are indexed
+        self._last: dict | None = None           # records[_seen - 1], to notice a list changed behind us
+        self._times = array("q")                 # microseconds since the epoch, ascending
+        self._positions = array("q")             # the list position of each time
+        self._in_list_order = True               # positions ascending too (the list is in date order)
+
+    def window(self, records: list[dict], start: datetime, end: datetime) -> list[dict]:
+        """The records dated in [start, end), in list order."""
+        self._catch_up(records)
+        lo, hi = bisect_left(self._times, _micros(start)), bisect_left(self._times, _micros(end))
+        positions = self._positions[lo:hi]
+        if not self._in_list_order:
+            positions = sorted(positions)
+        return [records[i] for i in positions]
+
+    def _catch_up(self, records: list[dict]) -> None:
+        if records is not self._records or len(records) < self._seen \
+                or (self._seen and records[self._seen - 1] is not self._last):
+            self.reset()
+            self._records = records
+        if len(records) == self._seen:
+            return
+        times, positions = array("q"), array("q")
+        for position in range(self._seen, len(records)):
+            moment = try_parse_datetime(records[position].get(self.field))
+            if moment is not None:
+                times.append(_micros(moment))
+                positions.append(position)
+        in_order = _ascending(times)
+        if not in_order:
+            times, positions = _sorted_by_time(times, positions)
+        if self._times and times and times[0] < self._times[-1]:
+            # Dated before what is indexed already (a clock set back): merge.
+            self._times, self._positions = _sorted_by_time(self._times + times, self._positions + positions)
+            self._in_list_order = False
+        else:
+            self._times.extend(times)
+            self._positions.extend(positions)
+            self._in_list_order = self._in_list_order and in_order
+        self._seen, self._last = len(records), records[-1]
+
+
+def _ascending(values) -> bool:
+    return all(a <= b for a, b in zip(values, islice(values, 1, None)))
+
+
+def _sorted_by_time(times: array, positions: array) -> tuple[array, array]:
+    """Both arrays in time order; equal times keep their order (a stable sort)."""
+    order = sorted(range(len(times)), key=times.__getitem__)
+    return array("q", (times[i] for i in order)), array("q", (positions[i] for i in order))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def _date_range(value, path: str):
@@ -304,9 +390,7 @@ def _date_range(value, path: str):
     return start, end
 
 
-def _within(value, start, end) -> bool:
-    moment = try_parse_datetime(value)
-    return moment is not None and start <= moment < end
+_JSON = json.JSONEncoder(separators=(",", ":"))    # what json.dumps(..., separators=(",", ":")) uses
 
 
 def _attributes_json(attributes):
@@ -314,7 +398,48 @@ def _attributes_json(attributes):
         return None
     if isinstance(attributes, list):
         attributes = {a.get("name"): a.get("value") for a in attributes if isinstance(a, dict)}
-    return json.dumps(attributes, separators=(",", ":"))
+    if isinstance(attributes, dict):
+        try:
+            # The common case, names and values all strings, spelled as the encoder would, faster.
+            return "{" + ",".join([encode_basestring_ascii(k) + ":" + encode_basestring_ascii(v)
+                                   for k, v in attributes.items()]) + "}"
+        except TypeError:
+            pass
+    return _JSON.encode(attributes)
+
+
+def _rows(records: list[dict], fields: list[str], json_field: str | None = None):
+    """The cells of each record, as _cell spells them; `json_field` holds attributes written as JSON."""
+    at = fields.index(json_field) if json_field in fields else None
+    for record in records:
+        values = [record.get(f) for f in fields]
+        if at is not None:
+            values[at] = _attributes_json(values[at])
+        # Non-empty strings and plain ints come out of csv as _cell would write them: skip the call.
+        yield [v if (v.__class__ is str and v) or v.__class__ is int else _cell(v) for v in values]
+
+
+def _write_export(path: Path, headers: list[str], rows, delimiter: str,
+                  malformed: tuple[int, str] | None = None) -> tuple[int, str]:
+    """Write an export file row by row (never whole in memory), atomically: a reader never sees half
+    of it. `malformed` is (data row number from 1, kind) for the malformed_csv_row fault.
+    Returns the file's size and sha256 hex digest."""
+    bad_row, kind = malformed or (0, None)
+    with atomic_open(path, "w", encoding="utf-8", newline="", buffering=1 << 20) as handle:
+        # Rows are written as _csv_line writes them, newline added after: with no line terminator
+        # of its own, csv leaves a newline inside a cell unquoted, as the emulator always has.
+        writer = csv.writer(handle, delimiter=delimiter, lineterminator="")
+        write_row, write = writer.writerow, handle.write
+        write_row(headers)
+        write("\n")
+        for number, cells in enumerate(rows, 1):
+            if number == bad_row:
+                write(malform_csv_line(_csv_line(cells, delimiter), delimiter, kind))
+            else:
+                write_row(cells)
+            write("\n")
+    with open(path, "rb") as handle:
+        return os.fstat(handle.fileno()).st_size, hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _csv_line(cells: list[str], delimiter: str) -> str:
@@ -330,5 +455,5 @@ def _cell(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
+        return _JSON.encode(value)
     return str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -354,3 +355,66 @@ def test_export_jobs_survive_a_restart(fleet, api: requests.Session, base: str, 
             assert ok(session.get(f"{url}/bulk/v1/leads/export/{queued}/status.json"))["result"][0]["status"] \
                 == "Processing"
         assert again.instance(KEY).exports.quota["bytes"] == len(content)
+
+
+@pytest.mark.parametrize("persisted", [True, False], ids=["state-dir", "no-state-dir"])
+def test_export_download_is_the_reported_file_and_ranges_resume_it(tmp_path: Path, persisted: bool) -> None:
+    """A file of several MiB, served from disk: the whole download is the file the job reported,
+    a Range answers exactly the tail with 206, and a download cut off resumes byte-exact."""
+    activities = [{"marketoGUID": f"g{i}", "leadId": 1, "activityDate": f"2026-11-{1 + i % 18:02d}T12:00:00Z",
+                   "activityTypeId": 1, "primaryAttributeValue": f"www.example.com/page/{i}",
+                   "attributes": [{"name": "Webpage URL", "value": f"/page/{i}?q=\"x\",y"}]}
+                  for i in range(30_000)]
+    scenario = tmp_path / "big.json"
+    scenario.write_text(json.dumps({"clock": "2026-11-20T12:00:00Z", "marketo": [
+        {"munchkin_id": MUNCHKIN, "leads": [{"id": 1, "email": "a@b.com"}], "activities": activities}]}))
+    with EmulatorFleet.from_scenario(scenario, state_dir=tmp_path / "state" if persisted else None) as fleet, \
+            requests.Session() as api:
+        base = fleet.urls[KEY]
+        api.headers["Authorization"] = "Bearer " + api.get(f"{base}/identity/oauth/token",
+                                                           params=CREDENTIALS).json()["access_token"]
+        window = {"startAt": "2026-11-01T00:00:00Z", "endAt": "2026-11-20T00:00:00Z"}
+        job = ok(api.post(f"{base}/bulk/v1/activities/export/create.json",
+                          json={"filter": {"createdAt": window}}))["result"][0]
+        export = f"{base}/bulk/v1/activities/export/{job['exportId']}"
+        ok(api.post(f"{export}/enqueue.json"))
+        while job["status"] != "Completed":
+            job = ok(api.get(f"{export}/status.json"))["result"][0]
+        assert job["numberOfRecords"] == 30_000 and job["fileSize"] > 2 * 1024 * 1024
+
+        whole = api.get(f"{export}/file.json")
+        assert whole.status_code == 200 and whole.headers["Content-Length"] == str(job["fileSize"])
+        data = whole.content
+        assert len(data) == job["fileSize"]
+        assert job["fileChecksum"] == "sha256:" + hashlib.sha256(data).hexdigest()
+        assert data.count(b"\n") == 30_001 and data.startswith(b"marketoGUID,leadId,activityDate,")
+        if persisted:
+            assert (tmp_path / "state" / f"marketo_{MUNCHKIN}.exports" / f"{job['exportId']}.csv").read_bytes() == data
+
+        offset = job["fileSize"] - 1_234_567
+        tail = api.get(f"{export}/file.json", headers={"Range": f"bytes={offset}-"})
+        assert tail.status_code == 206
+        assert tail.headers["Content-Range"] == f"bytes {offset}-{job['fileSize'] - 1}/{job['fileSize']}"
+        assert tail.headers["Content-Length"] == "1234567" and tail.content == data[offset:]
+        suffix = api.get(f"{export}/file.json", headers={"Range": "bytes=-10"})
+        assert suffix.status_code == 206 and suffix.content == data[-10:]
+        beyond = api.get(f"{export}/file.json", headers={"Range": f"bytes={job['fileSize']}-"})
+        assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{job['fileSize']}"
+
+        # Cut off mid-body twice (the whole, then a resumed range): each resume asks from the last byte.
+        fleet.inject(KEY, "connection_reset", after_bytes=1_000_000, count=2)
+        received = b""
+        for _ in range(3):
+            headers = {"Range": f"bytes={len(received)}-"} if received else {}
+            try:
+                with api.get(f"{export}/file.json", headers=headers, stream=True) as response:
+                    assert response.status_code == (206 if received else 200)
+                    for chunk in response.iter_content(1 << 16):
+                        received += chunk
+                break
+            except requests.exceptions.RequestException:
+                continue
+        assert len(received) == job["fileSize"] and received == data
+        assert fleet.faults() == []                                      # both cuts happened
+        scratch = fleet.instance(KEY).exports._scratch
+    assert scratch is None if persisted else not scratch[0].exists()   # no stray copy outlives the fleet
