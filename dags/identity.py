@@ -14,19 +14,30 @@ def identity_stitching():
     """
     ### Identity stitching and profiles
 
-    Per sandbox: people are stitched across Marketo instances and CRMs by normalised email and CRM
-    record; accounts across CRMs by the MDM cross-references. Rebuilds person and account profiles
-    (opportunity roll-ups across every CRM, each deal counted once) and announces `cdp.profile.<schema>`.
+    Per sandbox: the identity graph (records and the identities they carry: email, ECID, Marketo
+    lead, CRM contact/lead) under the linking rules, incrementally (records changed since the last
+    run and the persons they touch), with stable person ids; accounts across CRMs by the MDM
+    cross-references. Rebuilds the touched person profiles and the account profiles (roll-ups across
+    every CRM, each deal counted once), runs the stitching checkpoint and announces
+    `cdp.profile.<schema>`.
     """
 
     gate = check_guardrails()
     for sandbox in _cfg.sandboxes():
-        @task(task_id=f"stitch__{sandbox.schema}", outlets=[profile_asset(sandbox.schema)])
+        @task(task_id=f"stitch__{sandbox.schema}")
         def stitch(sandbox=sandbox, **context) -> dict:
             from b2b_cdp.identity import stitch as stitch_sandbox
             return stitch_sandbox(sandbox, context["run_id"])
 
-        gate >> stitch()
+        @task(task_id=f"check_stitching__{sandbox.schema}", outlets=[profile_asset(sandbox.schema)])
+        def check(sandbox=sandbox, **context) -> dict:
+            from b2b_cdp.identity_checks import check_stitching
+            outcome = check_stitching(sandbox, context["run_id"])
+            if not outcome.success:
+                raise ValueError(f"stitching checkpoint failed: {outcome.violations}")
+            return outcome.as_dict()
+
+        gate >> stitch() >> check()
 
 
 identity_stitching()

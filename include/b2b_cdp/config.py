@@ -290,8 +290,54 @@ class Sandbox(_Model):
         return f"cdp_{self.platform_instance}_{self.name}"
 
 
+# --------------------------------------------------------------------------- identity
+
+
+NAMESPACES = ("email", "ecid", "marketo", "crm_contact", "crm_lead")
+
+
+class IdentityRules(_Model):
+    """How records are linked into persons. Every link a rule refuses is kept with its reason in
+    identity_rejected_link."""
+    blocked_values: list[str] = Field(default_factory=lambda: ["", "null", "none", "anonymous", "invalid",
+                                                               "unknown", "n/a"])
+    # Case-insensitive regular expressions on the value (after trimming and lower-casing emails).
+    blocked_patterns: list[str] = Field(default_factory=lambda: [r"^test@", r"@test\.", r"^noemail@",
+                                                                 r"^no-?reply@"])
+    # Role mailboxes (local part) stay on their record but never join two people.
+    shared_mailboxes: list[str] = Field(default_factory=lambda: [
+        "info", "sales", "support", "admin", "marketing", "contact", "hello", "office", "team",
+        "billing", "accounts", "hr", "jobs", "careers", "help", "webmaster", "enquiries", "inquiries"])
+    # A person holds at most one value of these per instance (one lead per Marketo instance, one
+    # contact per CRM org).
+    unique_namespaces: list[str] = Field(default_factory=lambda: ["marketo", "crm_contact"])
+    max_identities_per_graph: int = Field(50, ge=2, le=1000)
+    max_identities_per_record: int = Field(20, ge=1, le=1000)
+    # Attribute merge: the first system listed wins, then the most recently updated record.
+    source_priority: list[str] = Field(default_factory=lambda: ["Salesforce", "Marketo"])
+    # Accounts with no MDM cross-reference may be joined on their normalised website domain.
+    account_domain_fallback: bool = False
+    max_events_per_profile: int = Field(5000, ge=1)
+
+    @model_validator(mode="after")
+    def _known(self) -> "IdentityRules":
+        import re
+
+        for i, name in enumerate(self.unique_namespaces):
+            if name not in NAMESPACES:
+                raise ValueError(f"identity.unique_namespaces[{i}]: unknown namespace {name!r} "
+                                 f"(one of {', '.join(NAMESPACES)})")
+        for i, pattern in enumerate(self.blocked_patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"identity.blocked_patterns[{i}]: not a regular expression ({exc})") from None
+        return self
+
+
 class CdpConfig(_Model):
     platform_instances: list[PlatformInstance] = Field(min_length=1)
+    identity: IdentityRules = Field(default_factory=IdentityRules)
     sources: list[Source] = Field(default_factory=list)
     segments: list[Segment] = Field(default_factory=list)
     destinations: list[Destination] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+SELECT max(started_at) FROM identity_run
