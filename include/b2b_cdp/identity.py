@@ -262,7 +262,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
                                                     "upsert_persons") else None
             warehouse.run(conn, f"identity/{step}", params).close()
         lap("person_ids")
-        account_rounds = _account_components(conn)
+        account_rounds = _account_components(conn, rules)
         lap("accounts")
         _build_profiles(conn, rules)
         lap("profiles")
@@ -279,9 +279,12 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
             "recomputed": recomputed, "mode": mode, "seconds": timings}
 
 
-def _account_components(conn: psycopg.Connection) -> int:
+def _account_components(conn: psycopg.Connection, rules: IdentityRules) -> int:
     """Account ids by min-label propagation in SQL, one UPDATE per round, until nothing changes."""
     warehouse.run(conn, "identity/account_graph").close()
+    if rules.account_domain_fallback:
+        warehouse.run(conn, "identity/account_domain_edges").close()
+    warehouse.run(conn, "identity/account_labels").close()
     for round_number in range(1, MAX_ROUNDS + 1):
         with warehouse.run(conn, "identity/propagate_labels") as cur:
             if cur.rowcount == 0:

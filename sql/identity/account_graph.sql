@@ -9,13 +9,3 @@ UNION
 SELECT account_key, 'mdm:' || mdm_id FROM core_account_xref;
 INSERT INTO graph_edge SELECT b, a FROM graph_edge;
 CREATE INDEX ON graph_edge (a);
-CREATE TEMP TABLE graph_label AS
-SELECT DISTINCT node, node AS label FROM (
-    SELECT source_key AS node FROM core_account WHERE NOT is_deleted
-    UNION SELECT account_key FROM core_person WHERE NOT is_deleted AND account_key IS NOT NULL
-    UNION SELECT account_key FROM core_opportunity WHERE NOT is_deleted AND account_key IS NOT NULL
-    UNION SELECT a FROM graph_edge
-) nodes;
-ALTER TABLE graph_label ADD PRIMARY KEY (node);
-ANALYZE graph_label;
-ANALYZE graph_edge;

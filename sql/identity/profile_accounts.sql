@@ -25,7 +25,7 @@ SELECT ids.account_id,
        coalesce(o.closed_won, 0), coalesce(o.open_pipeline, 0), coalesce(o.deals, 0), o.last_close,
        ids.keys
 FROM (
-    SELECT account_id, array_agg(account_key ORDER BY account_key) FILTER (WHERE account_key NOT LIKE 'mdm:%') AS keys
+    SELECT account_id, array_agg(account_key ORDER BY account_key) FILTER (WHERE account_key NOT LIKE 'mdm:%' AND account_key NOT LIKE 'domain:%') AS keys
     FROM identity_account_key GROUP BY account_id
 ) ids
 LEFT JOIN LATERAL (

@@ -153,3 +153,23 @@ def test_a_graph_over_50_identities_evicts_ecids_oldest_first(sandbox):
     evicted = {v for v, in query(sandbox, "SELECT value FROM identity_rejected_link WHERE reason LIKE 'graph over%%'")}
     assert evicted == set(ecids[:7])          # 57 identities: the 7 oldest ECIDs go (lead key + email stay)
     assert check_stitching(sandbox, "r1").success
+
+
+def test_the_website_domain_fallback_joins_accounts_only_when_switched_on(sandbox, tmp_path, monkeypatch):
+    import yaml
+
+    from b2b_cdp.config import DEFAULT_CONFIG_PATH
+
+    with warehouse.connect(sandbox) as conn:
+        for key, site in ((f"001A00000000001AAA@{ORG}.Salesforce", "https://www.Acme.com/about"),
+                          ("001B00000000001BBB@00D000000000002BBB.Salesforce", "acme.com")):
+            conn.execute("INSERT INTO core_account (source_key, system, instance, name, website, extracted_at) "
+                         "VALUES (%s, 'Salesforce', split_part(%s, '@', 2), 'Acme', %s, %s)", (key, key, site, T0))
+    identity.stitch(sandbox, "r1")
+    assert query(sandbox, "SELECT count(*) FROM profile_account") == [(2,)]
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["identity"] = {"account_domain_fallback": True}
+    (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
+    identity.stitch(sandbox, "r2")
+    assert query(sandbox, "SELECT count(*), max(cardinality(source_keys)) FROM profile_account") == [(1, 2)]
