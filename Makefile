@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= include/scenarios/bodea.yaml
 
-.PHONY: demo test emulators validate lock clean
+.PHONY: demo test emulators validate explain explain-account lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,19 @@ emulators: $(STAMP)  ## Marketo and Salesforce emulators on SCENARIO, in the for
 
 validate: $(STAMP)  ## validate the configuration and run its guardrail checkpoints
 	$(BIN)/python -m b2b_cdp validate
+
+# After `make demo` (or with AIRFLOW_CONN_CDP_WAREHOUSE set): SANDBOX=<platform_instance>/<name> picks a
+# sandbox (default: the configuration's first), JSON=1 prints JSON. Values reach the command through
+# the environment, so any character in an email or a name is safe.
+EXPLAIN = $(BIN)/python -m b2b_cdp explain --scenario "$(SCENARIO)" $(if $(SANDBOX),--sandbox "$$SANDBOX") $(if $(JSON),--json)
+
+explain: $(STAMP)  ## explain the person(s) an email identifies: make explain EMAIL=p2@townsend.com
+	@test -n "$$EMAIL" || { echo "usage: make explain EMAIL=address [SANDBOX=instance/name] [JSON=1]" >&2; exit 2; }
+	@$(EXPLAIN) --email "$$EMAIL"
+
+explain-account: $(STAMP)  ## explain an account (id, source key, MDM id or name): make explain-account ACCOUNT=Townsend
+	@test -n "$$ACCOUNT" || { echo "usage: make explain-account ACCOUNT=id|key|mdm-id|name [SANDBOX=instance/name] [JSON=1]" >&2; exit 2; }
+	@$(EXPLAIN) --account "$$ACCOUNT"
 
 lock:  ## regenerate requirements.txt (the full lock) from requirements.in
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

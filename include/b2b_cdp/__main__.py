@@ -1,4 +1,4 @@
-"""Command line: python -m b2b_cdp {demo,validate} ..."""
+"""Command line: python -m b2b_cdp {demo,validate,explain} ..."""
 
 from __future__ import annotations
 
@@ -15,6 +15,22 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--report", type=Path, default=None, help="where to write report.json")
     validate = commands.add_parser("validate", help="validate the configuration and run its guardrails")
     validate.add_argument("--config", type=Path, default=None)
+    explain = commands.add_parser(
+        "explain", help="explain a stitched person (by email) or account",
+        description="Explain the person(s) an email identifies, or an account given by its account id, "
+                    "any of its keys, its MDM id or its name (any case). Exit status: 0 explained, "
+                    "1 not found, 2 usage or configuration error, 3 an account's roll-ups disagree "
+                    "with its deals.")
+    wanted = explain.add_mutually_exclusive_group(required=True)
+    wanted.add_argument("--email", help="an email address (trimmed, any case)")
+    wanted.add_argument("--account", help="account id, source key, MDM id or name")
+    explain.add_argument("--sandbox", default=None, metavar="PLATFORM_INSTANCE/NAME",
+                         help="which sandbox (default: the configuration's first)")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument("--scenario", type=Path, default=None,
+                         help="without a configured warehouse, read the demo state of this scenario "
+                              "(default: Bodea)")
+    explain.add_argument("--config", type=Path, default=None)
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -22,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
         run_demo(args.scenario or DEFAULT_SCENARIO, args.report)
         return 0
+    if args.command == "explain":
+        return _explain(args)
 
     from b2b_cdp import guardrails
     from b2b_cdp.config import ConfigError, load_config
@@ -37,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         for violation in outcome.violations:
             print(f"  {violation}")
     return 0 if all(o.success for o in outcomes.values()) else 1
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from b2b_cdp.explain import run_explain
+
+    return run_explain(email=args.email, account=args.account, sandbox=args.sandbox, json_output=args.json,
+                       scenario=args.scenario, config=args.config)
 
 
 if __name__ == "__main__":

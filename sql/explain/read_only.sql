@@ -1,0 +1,2 @@
+-- Explaining only reads: the transaction refuses any write.
+SET TRANSACTION READ ONLY
