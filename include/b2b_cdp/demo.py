@@ -107,13 +107,13 @@ def build_report(scenario: Path, clock: datetime, run_ids: dict[str, str]) -> di
     cfg = load_config()
     shown = scenario.relative_to(PROJECT_ROOT) if scenario.is_relative_to(PROJECT_ROOT) else scenario
     report: dict = {"scenario": str(shown), "clock": clock.isoformat().replace("+00:00", "Z"),
-                    "profiles": {"persons": 0, "accounts": 0}, "segments": {}, "destinations": {},
+                    "profiles": {"persons": 0, "accounts": 0, "excluded": 0}, "segments": {}, "destinations": {},
                     "checkpoints": {}}
     for sandbox in cfg.sandboxes():
         with warehouse.connect(sandbox) as conn:
-            persons, accounts = warehouse.fetch_all(conn, "identity/profile_counts")[0]
-            report["profiles"]["persons"] += persons
-            report["profiles"]["accounts"] += accounts
+            counts = warehouse.fetch_all(conn, "identity/profile_counts")[0]
+            for key, value in zip(("persons", "accounts", "excluded"), counts):
+                report["profiles"][key] += value
             for segment in (s for s in cfg.segments if cfg.sandbox_of(s) == sandbox):
                 rows = warehouse.fetch_all(conn, "segments/current_member_emails", {"segment_id": segment.id})
                 report["segments"][segment.id] = {"mode": segment.mode,

@@ -39,7 +39,7 @@ def test_the_first_demo_finds_exactly_p2_and_both_lists_hold_p2(first_run):
     result, report = first_run
     assert report["scenario"] == "include/scenarios/bodea.yaml"
     assert report["clock"] == "2026-11-20T12:00:00Z"
-    assert report["profiles"] == {"persons": 6, "accounts": 3}
+    assert report["profiles"] == {"persons": 6, "accounts": 3, "excluded": 0}
     assert report["segments"] == {"high_value_new_product_visitors": {"mode": "batch",
                                                                        "members": ["p2@townsend.com"]}}
     for dest in DESTINATIONS:
@@ -51,7 +51,7 @@ def test_the_first_demo_finds_exactly_p2_and_both_lists_hold_p2(first_run):
     assert report["checkpoints"] == {name: {"success": True} for name in (
         "config_destination_mappings", "config_topology", "landing__marketo_111_aaa_111",
         "landing__marketo_222_bbb_222", "landing__salesforce_crm1", "landing__salesforce_crm2",
-        "landing__web_events")}
+        "landing__web_events", "identity__cdp_bodea_prod")}
     assert "segment high_value_new_product_visitors (batch): 1 member(s) p2@townsend.com" in result.stdout
 
 

@@ -6,7 +6,6 @@ import io
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -20,110 +19,12 @@ P2_RECORDS = ["003A00000000002AAA@00D000000000001AAA.Salesforce", "003B000000000
               "1002@111-AAA-111.Marketo", "2001@222-BBB-222.Marketo"]
 CRM1_TOWNSEND = "001A00000000001AAA@00D000000000001AAA.Salesforce"
 
-# Used only while identity.stitch cannot run (the identity graph is being rewritten): the identity
-# and profile tables filled by INSERTs that follow migration 012, from the core records the test
-# really ingested. Persons share a normalised email; accounts share a CRM account or MDM record.
-STITCH_STAND_IN = """
-INSERT INTO identity_link (record_key, namespace, value, unique_scope, joins, seen_at)
-SELECT source_key, 'email', lower(btrim(email)), NULL, true, coalesce(updated_at, extracted_at)
-FROM core_person WHERE NOT is_deleted AND nullif(btrim(email), '') IS NOT NULL
-UNION ALL
-SELECT source_key, namespace, crm, CASE namespace WHEN 'crm_contact' THEN namespace || ':' || split_part(crm, '@', 2) END,
-       true, coalesce(updated_at, extracted_at)
-FROM (SELECT *, coalesce(crm_key, source_key) AS crm,
-             CASE WHEN coalesce(crm_key, source_key) LIKE '003%' THEN 'crm_contact' ELSE 'crm_lead' END AS namespace
-      FROM core_person) p
-WHERE NOT is_deleted AND (system = 'Salesforce' OR crm_key IS NOT NULL)
-UNION ALL
-SELECT source_key, 'marketo', source_key, 'marketo:' || split_part(source_key, '@', 2), true,
-       coalesce(updated_at, extracted_at)
-FROM core_person WHERE NOT is_deleted AND system = 'Marketo';
-
-INSERT INTO identity_record_person (record_key, person_id)
-SELECT source_key, 'prs_' || substr(md5(min(source_key) OVER (
-           PARTITION BY coalesce(lower(btrim(email)), source_key))), 1, 20)
-FROM core_person WHERE NOT is_deleted;
-
-INSERT INTO identity_person (person_id, created_run, records, identities)
-SELECT m.person_id, 'stand-in', count(DISTINCT m.record_key), count(DISTINCT l.namespace || ':' || l.value)
-FROM identity_record_person m LEFT JOIN identity_link l USING (record_key)
-GROUP BY m.person_id;
-
-INSERT INTO identity_account_key (account_key, account_id)
-WITH keys AS (
-    SELECT source_key AS key, coalesce(crm_key, source_key) AS crm FROM core_account WHERE NOT is_deleted
-    UNION SELECT account_key, account_key FROM core_person WHERE NOT is_deleted AND account_key IS NOT NULL
-    UNION SELECT account_key, account_key FROM core_opportunity WHERE NOT is_deleted AND account_key IS NOT NULL
-    UNION SELECT 'mdm:' || mdm_id, account_key FROM core_account_xref
-)
-SELECT DISTINCT ON (k.key) k.key, 'acc_' || substr(md5(coalesce('mdm:' || x.mdm_id, k.crm)), 1, 20)
-FROM keys k LEFT JOIN core_account_xref x ON x.account_key = k.crm
-ORDER BY k.key, x.mdm_id;
-
-INSERT INTO profile_opportunity (opportunity_key, account_id, name, amount, is_closed, is_won, stage,
-                                 close_date, source_keys)
-SELECT DISTINCT ON (coalesce(o.crm_key, o.source_key))
-       coalesce(o.crm_key, o.source_key), k.account_id, o.name, o.amount, o.is_closed, o.is_won, o.stage,
-       o.close_date, array_agg(o.source_key) OVER (PARTITION BY coalesce(o.crm_key, o.source_key))
-FROM core_opportunity o LEFT JOIN identity_account_key k ON k.account_key = o.account_key
-WHERE NOT o.is_deleted
-ORDER BY coalesce(o.crm_key, o.source_key), o.updated_at DESC NULLS LAST;
-
-INSERT INTO profile_account (account_id, mdm_id, name, website, industry, annual_revenue, employees,
-                             closed_won_amount, open_pipeline_amount, opportunity_count, last_close_date,
-                             source_keys)
-SELECT k.account_id, min(x.mdm_id), coalesce(min(x.name), min(c.name)), min(c.website), min(c.industry),
-       max(c.annual_revenue), max(c.employees), coalesce(max(o.won), 0), coalesce(max(o.open), 0),
-       coalesce(max(o.deals), 0), max(o.last_close),
-       array_agg(DISTINCT k.account_key) FILTER (WHERE k.account_key NOT LIKE 'mdm:%')
-FROM identity_account_key k
-LEFT JOIN core_account c ON c.source_key = k.account_key
-LEFT JOIN core_account_xref x ON x.account_key = k.account_key
-LEFT JOIN (
-    SELECT account_id, sum(amount) FILTER (WHERE is_won) AS won, sum(amount) FILTER (WHERE NOT is_closed) AS open,
-           count(*) AS deals, max(close_date) FILTER (WHERE is_closed) AS last_close
-    FROM profile_opportunity GROUP BY account_id
-) o ON o.account_id = k.account_id
-GROUP BY k.account_id;
-
-INSERT INTO profile_person (person_id, email, first_name, last_name, title, company, unsubscribed, created_at,
-                            updated_at, primary_account_id, source_keys, identity_map)
-SELECT m.person_id, min(lower(btrim(p.email))), min(p.first_name), min(p.last_name), min(p.title),
-       min(p.company), bool_or(p.unsubscribed), min(p.created_at), max(p.updated_at), min(k.account_id),
-       array_agg(p.source_key ORDER BY p.source_key), '{}'::jsonb
-FROM core_person p
-JOIN identity_record_person m ON m.record_key = p.source_key
-LEFT JOIN identity_account_key k ON k.account_key = p.account_key
-GROUP BY m.person_id;
-
-INSERT INTO profile_person_account (person_id, account_id, relation)
-SELECT DISTINCT m.person_id, k.account_id, 'direct'
-FROM core_person p
-JOIN identity_record_person m ON m.record_key = p.source_key
-JOIN identity_account_key k ON k.account_key = p.account_key
-UNION
-SELECT DISTINCT m.person_id, po.account_id, 'opportunity_role'
-FROM core_opportunity_person r
-JOIN identity_record_person m ON m.record_key = r.person_key
-JOIN core_opportunity o ON o.source_key = r.opportunity_key AND NOT o.is_deleted
-JOIN profile_opportunity po ON po.opportunity_key = coalesce(o.crm_key, o.source_key)
-WHERE NOT r.is_deleted AND po.account_id IS NOT NULL;
-"""
-
-
 @pytest.fixture
 def stitched(clean_sandboxes, bodea_fleet):
-    """Bodea ingested and stitched through the real pipeline; the stand-in only if stitching fails."""
+    """Bodea ingested and stitched through the real pipeline."""
     sandbox = clean_sandboxes[0]
     ingest_everything("run-1")
-    try:
-        identity.stitch(sandbox)
-    except Exception as exc:  # noqa: BLE001 - whatever breaks it while it is being rewritten
-        reason = str(exc).partition("\n")[0]
-        warnings.warn(f"identity.stitch failed ({type(exc).__name__}: {reason}); "
-                      "the identity and profile tables were filled by the test's stand-in INSERTs")
-        with warehouse.connect(sandbox) as conn:
-            conn.execute(STITCH_STAND_IN)
+    identity.stitch(sandbox)
     return sandbox
 
 
