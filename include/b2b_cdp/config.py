@@ -214,6 +214,16 @@ class EventCondition(_Model):
     count: EventCount = EventCount()
 
 
+class BuyingGroupCondition(_Model):
+    """The people of the buying groups of a solution interest, optionally only complete (or incomplete)
+    groups, groups missing a role (fewer members in it than its required count), or holders of a role."""
+
+    solution_interest: str
+    complete: bool | None = None
+    missing_role: str | None = None
+    role: str | None = None
+
+
 class Condition(_Model):
     all_: list["Condition"] | None = Field(default=None, alias="all", min_length=1)
     any_: list["Condition"] | None = Field(default=None, alias="any", min_length=1)
@@ -222,16 +232,23 @@ class Condition(_Model):
     account: AccountCondition | None = None
     event: EventCondition | None = None
     in_segment: str | None = None
+    buying_group: BuyingGroupCondition | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "Condition":
         present = [name for name in type(self).model_fields if getattr(self, name) is not None]
         if len(present) != 1:
-            keys = "all, any, not, attribute, account, event, in_segment"
+            keys = "all, any, not, attribute, account, event, in_segment, buying_group"
             raise ValueError(f"a condition has exactly one of: {keys} (found {len(present)})")
         if self.attribute is not None:
             _known(self.attribute.name, PERSON_ATTRIBUTES, "person attribute")
         return self
+
+    def walk(self):
+        """This condition and every condition nested in it."""
+        yield self
+        for child in (self.all_ or []) + (self.any_ or []) + ([self.not_] if self.not_ else []):
+            yield from child.walk()
 
 
 class Segment(_Model):
@@ -243,6 +260,112 @@ class Segment(_Model):
     audience: Literal["person"] = "person"
     mode: Literal["batch", "streaming"] = "batch"
     where: Condition
+
+
+# --------------------------------------------------------------------------- buying groups
+
+
+ROLE_WEIGHTS: dict[str, int] = {"Trivial": 20, "Minor": 40, "Normal": 60, "Important": 80, "Vital": 100}
+# The six default role names (any other name is a custom role).
+DEFAULT_ROLES = ("Decision Maker", "Influencer", "Practitioner", "Executive Steering Committee",
+                 "Champion", "Other")
+MAX_ROLES_PER_TEMPLATE = 20
+
+
+class Role(_Model):
+    """One role of a template. `where` is a person condition of the audience language (person
+    attributes, in_segment, all/any/not); without it every person of the account matches."""
+
+    name: str = Field(min_length=1, max_length=100)
+    weight: str = "Normal"
+    where: Condition | None = None
+    required_for_completeness: bool = False
+    required_count: int = Field(default=1, ge=1, le=100)
+
+    @field_validator("weight")
+    @classmethod
+    def _known_weight(cls, weight: str) -> str:
+        if weight not in ROLE_WEIGHTS:
+            names = ", ".join(f"{name} ({value})" for name, value in ROLE_WEIGHTS.items())
+            raise ValueError(f"unknown weight {weight!r}; use one of {names}")
+        return weight
+
+    @property
+    def weight_value(self) -> int:
+        return ROLE_WEIGHTS[self.weight]
+
+
+class RoleTemplate(_Model):
+    """Roles in priority order: a person matching several roles takes the first one listed."""
+
+    id: str = Field(pattern=NAME)
+    name: str = ""
+    roles: list[Role] = Field(min_length=1)
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, roles: list[Role]) -> list[Role]:
+        if len(roles) > MAX_ROLES_PER_TEMPLATE:
+            raise ValueError(f"{len(roles)} roles; a template has at most {MAX_ROLES_PER_TEMPLATE}")
+        seen: dict[str, int] = {}
+        for i, role in enumerate(roles):
+            if role.name in seen:
+                raise ValueError(f"roles[{seen[role.name]}] and roles[{i}] are both named {role.name!r}")
+            seen[role.name] = i
+        if not any(role.required_for_completeness for role in roles):
+            raise ValueError("no role is required_for_completeness; the completeness score averages "
+                             "over those roles, so flag at least one")
+        return roles
+
+    def role(self, name: str) -> Role | None:
+        return next((r for r in self.roles if r.name == name), None)
+
+
+class AccountAudience(_Model):
+    """The accounts a solution interest forms groups in: every account, a list of account ids (an
+    account id, an MDM id or any source key of the account), or an account condition (an account
+    attribute or an aggregate over the account's opportunities)."""
+
+    all_: Literal[True] | None = Field(default=None, alias="all")
+    ids: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    where: AccountCondition | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "AccountAudience":
+        if sum(x is not None for x in (self.all_, self.ids, self.where)) != 1:
+            raise ValueError("an account audience has exactly one of: all: true, ids, where")
+        return self
+
+
+class SolutionInterest(_Model):
+    id: str = Field(pattern=NAME)
+    name: str = ""
+    platform_instance: str
+    sandbox: str
+    template: str
+    accounts: AccountAudience
+
+
+class Engagement(_Model):
+    """Engagement points: each activity type counted at most 20 times per member per day over the
+    30 days before evaluation, times the event type's weight, times the member's role weight / 100.
+    The score is 100 * sqrt(min(points, full_score_points) / full_score_points)."""
+
+    event_weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    default_weight: float = Field(default=1.0, ge=0)
+    full_score_points: float = Field(default=100.0, gt=0)
+
+
+class BuyingGroups(_Model):
+    templates: list[RoleTemplate] = Field(default_factory=list)
+    solution_interests: list[SolutionInterest] = Field(default_factory=list)
+    engagement: Engagement = Field(default_factory=Engagement)
+
+    def template(self, template_id: str) -> RoleTemplate:
+        return next(t for t in self.templates if t.id == template_id)
+
+    def solution_interest(self, solution_interest_id: str) -> SolutionInterest:
+        return next(s for s in self.solution_interests if s.id == solution_interest_id)
 
 
 # --------------------------------------------------------------------------- destinations
@@ -341,6 +464,7 @@ class CdpConfig(_Model):
     sources: list[Source] = Field(default_factory=list)
     segments: list[Segment] = Field(default_factory=list)
     destinations: list[Destination] = Field(default_factory=list)
+    buying_groups: BuyingGroups = Field(default_factory=BuyingGroups)
 
     @model_validator(mode="after")
     def _references(self) -> "CdpConfig":
@@ -392,8 +516,18 @@ class CdpConfig(_Model):
     def destination(self, destination_id: str) -> MarketoDestination:
         return next(d for d in self.destinations if d.id == destination_id)
 
-    def sandbox_of(self, item: Segment | MarketoDestination) -> Sandbox:
+    def sandbox_of(self, item: Segment | MarketoDestination | SolutionInterest) -> Sandbox:
         return Sandbox(platform_instance=item.platform_instance, name=item.sandbox)
+
+    def segments_reading_buying_groups(self) -> set[str]:
+        """The segments that read buying groups, directly or through in_segment: the daily run
+        evaluates them after the buying groups, the other segments before (role conditions may
+        read those)."""
+        readers = {s.id for s in self.segments if any(c.buying_group for c in s.where.walk())}
+        while grown := {s.id for s in self.segments if s.id not in readers
+                        and any(c.in_segment in readers for c in s.where.walk())}:
+            readers |= grown
+        return readers
 
     def sandboxes_fed_by(self, source_id: str) -> list[Sandbox]:
         return [Sandbox(platform_instance=f.platform_instance, name=f.sandbox)
@@ -442,7 +576,8 @@ def _location(loc: tuple, data: Any) -> str:
 def parse_config(data: Any, origin: str = "<config>") -> CdpConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: the configuration must be a mapping")
-    from b2b_cdp.segments import check_segments  # segments builds on these models
+    from b2b_cdp.buying_groups import check_buying_groups  # both build on these models
+    from b2b_cdp.segments import check_segments
 
     try:
         cfg = CdpConfig.model_validate(data)
@@ -457,6 +592,7 @@ def parse_config(data: Any, origin: str = "<config>") -> CdpConfig:
         raise ConfigError(f"{origin} is not a valid configuration:\n" + "\n".join(lines)) from None
     try:
         check_segments(cfg)
+        check_buying_groups(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{origin} is not a valid configuration:\n  {exc}") from None
     return cfg

@@ -15,8 +15,8 @@ from typing import Any
 
 from b2b_cdp import warehouse
 from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, PERSON_ATTRIBUTES
-from b2b_cdp.config import (AccountCondition, CdpConfig, Comparison, Condition, ConfigError,
-                            EventCondition, OpportunityAggregate, Sandbox, Segment)
+from b2b_cdp.config import (AccountCondition, BuyingGroupCondition, CdpConfig, Comparison, Condition,
+                            ConfigError, EventCondition, OpportunityAggregate, Sandbox, Segment)
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,11 @@ def _like_pattern(value: str, op: str) -> str:
     return {"contains": f"%{escaped}%", "starts_with": f"{escaped}%", "ends_with": f"%{escaped}"}[op]
 
 
-class _Compiler:
-    def __init__(self, segment: Segment):
-        self.segment = segment
+class ConditionCompiler:
+    """Compiles conditions of the audience language to SQL over `p` (profile_person), binding every
+    value; also used for buying-group role conditions and account audiences (b2b_cdp.buying_groups)."""
+
+    def __init__(self):
         self.params: dict[str, Any] = {}
         self.depends_on: set[str] = set()
 
@@ -86,6 +88,8 @@ class _Compiler:
             return self.account(cond.account)
         if cond.event is not None:
             return self.event(cond.event)
+        if cond.buying_group is not None:
+            return self.buying_group(cond.buying_group)
         self.depends_on.add(cond.in_segment)
         return _fragment("in_segment", segment_id=self.bind(cond.in_segment))
 
@@ -94,7 +98,10 @@ class _Compiler:
             assert cond.attribute.name in ACCOUNT_ATTRIBUTES
             return _fragment("account_attribute", column=cond.attribute.name,
                              comparison=self.comparison(cond.attribute, "").strip())
-        agg: OpportunityAggregate = cond.opportunities
+        return _fragment("opportunity_aggregate", **self.opportunity_parts(cond.opportunities))
+
+    def opportunity_parts(self, agg: OpportunityAggregate) -> dict[str, str]:
+        """The deal filter, aggregate and comparison of an opportunity aggregate (`o` is the deal)."""
         filters = ["true"]
         if agg.won is not None:
             filters.append(f"o.is_won = {self.bind(agg.won)}")
@@ -104,8 +111,20 @@ class _Compiler:
             filters.append(f"o.stage = ANY({self.bind(list(agg.stages))})")
         aggregate = {"sum": "coalesce(sum(o.amount), 0)", "max": "coalesce(max(o.amount), 0)",
                      "count": "count(o.opportunity_key)"}[agg.aggregate]
-        return _fragment("opportunity_aggregate", opportunity_filter=" AND ".join(filters),
-                         aggregate=aggregate, comparison=self.comparison(agg, "").strip())
+        return dict(opportunity_filter=" AND ".join(filters), aggregate=aggregate,
+                    comparison=self.comparison(agg, "").strip())
+
+    def buying_group(self, cond: BuyingGroupCondition) -> str:
+        """The people of a solution interest's current buying groups (b2b_cdp.buying_groups)."""
+        filters = ["true"]
+        if cond.complete is not None:
+            filters.append(f"g.complete = {self.bind(cond.complete)}")
+        if cond.missing_role is not None:
+            filters.append(f"{self.bind(cond.missing_role)} = ANY(g.missing_roles)")
+        if cond.role is not None:
+            filters.append(f"m.role = {self.bind(cond.role)}")
+        return _fragment("buying_group", solution_interest=self.bind(cond.solution_interest),
+                         group_filter=" AND ".join(filters))
 
     def event(self, cond: EventCondition) -> str:
         filters = [self.comparison(f, f"e.{f.field}") for f in cond.where] or ["true"]
@@ -117,18 +136,13 @@ class _Compiler:
         return _fragment("event_count", comparison=self.comparison(count, "").strip(), **parts)
 
 
-def _walk(cond: Condition):
-    yield cond
-    for child in (cond.all_ or []) + (cond.any_ or []) + ([cond.not_] if cond.not_ else []):
-        yield from _walk(child)
-
-
 def streaming_ineligibility(segment: Segment) -> str | None:
     """Why a segment cannot be evaluated continuously, or None when it can: streaming covers people
     and their events within windows under 24 hours; accounts and opportunities are batch only."""
-    for cond in _walk(segment.where):
-        if cond.account is not None:
-            return "it reads accounts or opportunities (multi-entity), which are evaluated in batch once a day"
+    for cond in segment.where.walk():
+        if cond.account is not None or cond.buying_group is not None:
+            what = "accounts or opportunities" if cond.account is not None else "buying groups"
+            return f"it reads {what} (multi-entity), which are evaluated in batch once a day"
         if cond.event is not None and cond.event.within.hours_total >= STREAMING_MAX_WINDOW_HOURS:
             return (f"its event window ({cond.event.within.hours_total} h) is not under "
                     f"{STREAMING_MAX_WINDOW_HOURS} h")
@@ -141,7 +155,7 @@ def definition_hash(segment: Segment) -> str:
 
 
 def compile_segment(segment: Segment) -> CompiledSegment:
-    compiler = _Compiler(segment)
+    compiler = ConditionCompiler()
     condition = compiler.condition(segment.where)
     statement = _fragment("select_members", condition=condition)
     return CompiledSegment(segment.id, statement, compiler.params, segment.mode,
@@ -158,7 +172,7 @@ def check_segments(cfg: CdpConfig) -> None:
             if reason:
                 raise ConfigError(f"{where}.mode: declared streaming, but {reason}; declare it batch, "
                                   "or move the multi-entity part into a batch segment and use in_segment")
-        for cond in _walk(segment.where):
+        for cond in segment.where.walk():
             if cond.in_segment is None:
                 continue
             if cond.in_segment not in by_id:
@@ -172,7 +186,7 @@ def check_segments(cfg: CdpConfig) -> None:
 def evaluation_order(segments: list[Segment]) -> list[Segment]:
     """Segments ordered so that every in_segment input is evaluated before its readers."""
     by_id = {s.id: s for s in segments}
-    deps = {s.id: {c.in_segment for c in _walk(s.where) if c.in_segment} & set(by_id) for s in segments}
+    deps = {s.id: {c.in_segment for c in s.where.walk() if c.in_segment} & set(by_id) for s in segments}
     ordered, done, visiting = [], set(), set()
 
     def visit(segment_id: str, chain: list[str]) -> None:
@@ -193,10 +207,13 @@ def evaluation_order(segments: list[Segment]) -> list[Segment]:
 
 
 def evaluate_sandbox(cfg: CdpConfig, sandbox: Sandbox, *, as_of: datetime, run_id: str,
-                     modes: tuple[str, ...] = ("batch",)) -> dict[str, dict[str, int]]:
-    """Evaluate every segment of a sandbox at `as_of` in one transaction; returns counts per segment."""
+                     modes: tuple[str, ...] = ("batch",),
+                     segment_ids: set[str] | None = None) -> dict[str, dict[str, int]]:
+    """Evaluate the segments of a sandbox (every one, or those of `segment_ids`) at `as_of` in one
+    transaction; returns counts per segment."""
     segments = [s for s in evaluation_order(cfg.segments)
-                if cfg.sandbox_of(s) == sandbox and s.mode in modes]
+                if cfg.sandbox_of(s) == sandbox and s.mode in modes
+                and (segment_ids is None or s.id in segment_ids)]
     results: dict[str, dict[str, int]] = {}
     with warehouse.connect(sandbox) as conn:
         warehouse.run(conn, "segments/stage_candidates").close()

@@ -1,0 +1,205 @@
+"""Buying groups: one per (account of a solution interest's account audience, solution interest).
+
+A group is formed from the people whose primary account is the group's account: each takes the first
+role of the interest's template, in priority order, whose condition they meet (a person condition of
+the audience language, compiled by b2b_cdp.segments). Every evaluation, at the run's logical date,
+rewrites membership with history (entered_at / exited_at per member and role) and scores each group:
+
+- completeness: the mean over the template's roles required for completeness of
+  min(members in the role / the role's required count, 1), as a percentage;
+- engagement: over the 30 days before the evaluation, each activity type counted at most 20 times
+  per member per UTC day, times the event type's weight (configured, default 1), times the member's
+  role weight / 100 (Vital 1.0 ... Trivial 0.2); the group's points p score
+  100 * sqrt(min(p, full_score_points) / full_score_points).
+
+The SQL is in sql/buying_groups/; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from b2b_cdp import warehouse
+from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES
+from b2b_cdp.config import AccountAudience, CdpConfig, ConfigError, RoleTemplate, Sandbox
+from b2b_cdp.segments import ConditionCompiler
+
+log = logging.getLogger(__name__)
+
+ENGAGEMENT_WINDOW_DAYS = 30
+DAILY_CAP_PER_ACTIVITY_TYPE = 20
+# What a role condition may read: person attributes and segment membership (Marketo's "member of
+# list"), combined with all/any/not.
+ROLE_CONDITION_KEYS = ("all", "any", "not", "attribute", "in_segment")
+
+
+def _fragment(name: str, **parts: str) -> str:
+    return warehouse.sql_file(f"buying_groups/{name}").strip().format(**parts)
+
+
+def compile_account_audience(audience: AccountAudience) -> tuple[str, dict[str, Any]]:
+    """The statement staging an account audience's accounts (`a` is profile_account), and its values."""
+    compiler = ConditionCompiler()
+    if audience.all_:
+        condition = "true"
+    elif audience.ids:
+        condition = _fragment("account_ids", ids=compiler.bind(list(audience.ids)))
+    elif audience.where.attribute is not None:
+        attribute = audience.where.attribute
+        assert attribute.name in ACCOUNT_ATTRIBUTES
+        condition = _fragment("account_attribute", column=attribute.name,
+                              comparison=compiler.comparison(attribute, "").strip())
+    else:
+        condition = _fragment("account_opportunities",
+                              **compiler.opportunity_parts(audience.where.opportunities))
+    return _fragment("insert_accounts", condition=condition), compiler.params
+
+
+def compile_role_assignment(template: RoleTemplate) -> tuple[str, dict[str, Any]]:
+    """The statement giving each person of the audience accounts the first role they match."""
+    compiler = ConditionCompiler()
+    cases = [f"WHEN {compiler.condition(role.where) if role.where else 'true'} THEN {compiler.bind(role.name)}"
+             for role in template.roles]
+    return _fragment("insert_assignments", role_cases=" ".join(cases)), compiler.params
+
+
+def _execute(conn: psycopg.Connection, compiled: tuple[str, dict[str, Any]], keys: dict[str, Any]) -> None:
+    statement, params = compiled
+    with conn.cursor() as cur:
+        cur.execute(statement, {**params, **keys})
+
+
+def _rowcount(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> int:
+    with warehouse.run(conn, f"buying_groups/{name}", params) as cur:
+        return cur.rowcount
+
+
+def evaluate_sandbox(cfg: CdpConfig, sandbox: Sandbox, *, as_of: datetime, run_id: str) -> dict[str, Any]:
+    """Form, update and score every buying group of a sandbox at `as_of`, in one transaction.
+
+    Returns, per solution interest, its groups, complete groups and members, and the members who
+    entered and exited and the groups dissolved."""
+    bg = cfg.buying_groups
+    interests = [si for si in bg.solution_interests if cfg.sandbox_of(si) == sandbox]
+    engagement = bg.engagement
+    with warehouse.connect(sandbox) as conn:
+        warehouse.run(conn, "buying_groups/stage").close()
+        for si in interests:
+            template = bg.template(si.template)
+            keys = {"solution_interest": si.id, "template_id": template.id, "as_of": as_of}
+            _execute(conn, compile_account_audience(si.accounts), keys)
+            warehouse.run(conn, "buying_groups/insert_roles", {
+                "solution_interest": si.id,
+                "roles": [r.name for r in template.roles],
+                "weights": [r.weight_value for r in template.roles],
+                "required_counts": [r.required_count for r in template.roles],
+                "required": [r.required_for_completeness for r in template.roles]}).close()
+            _execute(conn, compile_role_assignment(template), keys)
+        at = {"as_of": as_of}
+        dissolved = _rowcount(conn, "dissolve_groups", at)
+        warehouse.run(conn, "buying_groups/upsert_groups", at).close()
+        exited = _rowcount(conn, "close_members", at)
+        entered = _rowcount(conn, "open_members", at)
+        scored = warehouse.fetch_all(conn, "buying_groups/score_groups", {
+            **at, "run_id": run_id, "window_days": ENGAGEMENT_WINDOW_DAYS,
+            "daily_cap": DAILY_CAP_PER_ACTIVITY_TYPE, "default_weight": engagement.default_weight,
+            "event_types": list(engagement.event_weights),
+            "event_weights": list(engagement.event_weights.values()),
+            "full_score_points": engagement.full_score_points})
+    result: dict[str, Any] = {"solution_interests": {si.id: {"groups": 0, "complete": 0, "members": 0}
+                                                     for si in interests},
+                              "entered": entered, "exited": exited, "dissolved": dissolved}
+    for solution_interest, members, complete in scored:
+        counts = result["solution_interests"][solution_interest]
+        counts["groups"] += 1
+        counts["complete"] += int(complete)
+        counts["members"] += members
+    for si_id, counts in result["solution_interests"].items():
+        log.info("Solution interest %s at %s: %d group(s), %d complete, %d member(s)", si_id,
+                 as_of.isoformat(), counts["groups"], counts["complete"], counts["members"])
+    log.info("Buying groups of %s: +%d -%d member role(s), %d group(s) dissolved", sandbox.schema,
+             entered, exited, dissolved)
+    return result
+
+
+# ---------------------------------------------------------------------------- configuration checks
+
+
+def check_buying_groups(cfg: CdpConfig) -> None:
+    """The references of the buying_groups section and of segments' buying_group conditions, each
+    refusal naming the YAML path: unique ids, declared sandboxes and templates, role conditions on
+    person attributes and segments of the interest's sandbox only (and no segment reading buying
+    groups: that would be a cycle), buying_group conditions naming a solution interest of the
+    segment's sandbox and roles of its template."""
+    bg = cfg.buying_groups
+    for kind, items in (("templates", bg.templates), ("solution_interests", bg.solution_interests)):
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.id in seen:
+                raise ConfigError(f"buying_groups.{kind}[{i}].id: duplicate id {item.id!r}")
+            seen.add(item.id)
+    sandboxes = set(cfg.sandboxes())
+    templates = {t.id: t for t in bg.templates}
+    for i, si in enumerate(bg.solution_interests):
+        where = f"buying_groups.solution_interests[{i}] ({si.id})"
+        if cfg.sandbox_of(si) not in sandboxes:
+            raise ConfigError(f"{where}: sandbox {si.platform_instance}/{si.sandbox} is not declared "
+                              "under platform_instances")
+        if si.template not in templates:
+            raise ConfigError(f"{where}.template: unknown template {si.template!r}; declared: "
+                              f"{', '.join(sorted(templates)) or 'none'}")
+    _check_role_conditions(cfg)
+    _check_buying_group_conditions(cfg)
+
+
+def _check_role_conditions(cfg: CdpConfig) -> None:
+    segments = {s.id: s for s in cfg.segments}
+    readers = cfg.segments_reading_buying_groups()
+    for i, template in enumerate(cfg.buying_groups.templates):
+        users = [si for si in cfg.buying_groups.solution_interests if si.template == template.id]
+        for j, role in enumerate(template.roles):
+            where = f"buying_groups.templates[{i}] ({template.id}).roles[{j}].where"
+            for cond in role.where.walk() if role.where else ():
+                used = [key for key in ("account", "event", "buying_group") if getattr(cond, key) is not None]
+                if used:
+                    raise ConfigError(f"{where}: a role condition reads person attributes and segment "
+                                      f"membership ({', '.join(ROLE_CONDITION_KEYS)}), not {used[0]}; "
+                                      "put it in a segment and use in_segment")
+                if cond.in_segment is None:
+                    continue
+                segment = segments.get(cond.in_segment)
+                if segment is None:
+                    raise ConfigError(f"{where}: in_segment {cond.in_segment!r} is not a declared segment")
+                if segment.id in readers:
+                    raise ConfigError(f"{where}: in_segment {cond.in_segment!r} reads buying groups, "
+                                      "which are formed from this role condition (a cycle)")
+                for si in users:
+                    if cfg.sandbox_of(si) != cfg.sandbox_of(segment):
+                        raise ConfigError(f"{where}: in_segment {cond.in_segment!r} lives in another sandbox "
+                                          f"than solution interest {si.id!r}, which uses this template")
+
+
+def _check_buying_group_conditions(cfg: CdpConfig) -> None:
+    interests = {si.id: si for si in cfg.buying_groups.solution_interests}
+    for i, segment in enumerate(cfg.segments):
+        where = f"segments[{i}] ({segment.id}).where"
+        for cond in segment.where.walk():
+            if cond.buying_group is None:
+                continue
+            si = interests.get(cond.buying_group.solution_interest)
+            if si is None:
+                raise ConfigError(f"{where}: buying_group solution_interest "
+                                  f"{cond.buying_group.solution_interest!r} is not declared under "
+                                  "buying_groups.solution_interests")
+            if cfg.sandbox_of(si) != cfg.sandbox_of(segment):
+                raise ConfigError(f"{where}: buying_group solution_interest {si.id!r} lives in another sandbox")
+            template = cfg.buying_groups.template(si.template)
+            for key in ("missing_role", "role"):
+                name = getattr(cond.buying_group, key)
+                if name is not None and template.role(name) is None:
+                    raise ConfigError(f"{where}: buying_group {key} {name!r} is not a role of template "
+                                      f"{template.id!r} ({', '.join(r.name for r in template.roles)})")

@@ -1,0 +1,1 @@
+a.{column} {comparison}

@@ -1,0 +1,6 @@
+-- Members who left the group, or whose role changed, exit at the evaluation time.
+UPDATE buying_group_member m
+SET exited_at = %(as_of)s
+WHERE m.exited_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM bg_assignment s
+                  WHERE s.group_id = m.group_id AND s.person_id = m.person_id AND s.role = m.role)
