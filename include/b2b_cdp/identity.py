@@ -225,7 +225,8 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         clock = now
 
     with warehouse.connect(sandbox) as conn:
-        started_at = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        warehouse.run(conn, "identity/session_settings").close()
+        started_at = warehouse.fetch_all(conn, "identity/clock")[0][0]
         since = None if full else warehouse.fetch_all(conn, "identity/last_run")[0][0]
         mode = "full" if since is None else "incremental"
         if since is None:
@@ -235,6 +236,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         warehouse.run(conn, "identity/candidate_links", {
             "blocked_values": rules.blocked_values, "blocked_patterns": rules.blocked_patterns,
             "shared_mailboxes": rules.shared_mailboxes}).close()
+        warehouse.run(conn, "identity/analyze_candidates").close()
         warehouse.run(conn, "identity/forget_changed").close()
         warehouse.run(conn, "identity/reject_links", {
             "max_per_record": rules.max_identities_per_record, "run_id": run_id}).close()
@@ -243,6 +245,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
             "unique_namespaces": rules.unique_namespaces}).close()
         with warehouse.run(conn, "identity/affected_records") as cur:
             recomputed = cur.rowcount
+        warehouse.run(conn, "identity/analyze_records").close()
         lap("links")
         links = _read_links(conn)
         lap("read_links")
@@ -255,12 +258,14 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
                    pd.DataFrame(found.rejected, columns=["record_key", "namespace", "value", "reason"]))
             warehouse.run(conn, "identity/drop_graph_rejected").close()
             warehouse.run(conn, "identity/record_graph_rejected", {"run_id": run_id}).close()
+        warehouse.run(conn, "identity/analyze_components").close()
         lap("write_components")
         for step in ("prior_persons", "assign_person_ids", "record_lineage", "retire_persons",
                      "remap_records", "upsert_persons"):
             params = {"run_id": run_id} if step in ("assign_person_ids", "record_lineage", "retire_persons",
                                                     "upsert_persons") else None
             warehouse.run(conn, f"identity/{step}", params).close()
+        warehouse.run(conn, "identity/analyze_graph").close()
         lap("person_ids")
         account_rounds = _account_components(conn, rules)
         lap("accounts")

@@ -15,3 +15,5 @@ FROM stitch_account_changed a
 JOIN core_opportunity o ON o.account_key = a.account_key
 JOIN core_opportunity_person r ON r.opportunity_key = o.source_key
 JOIN identity_record_person m ON m.record_key = r.person_key;
+
+ANALYZE stitch_persons;

@@ -1,0 +1,2 @@
+ANALYZE stitch_component;
+ANALYZE stitch_graph_rejected;
