@@ -22,3 +22,9 @@ LEFT JOIN (SELECT account_id, sum(amount) FILTER (WHERE is_won) AS won,
            FROM profile_opportunity GROUP BY account_id) o USING (account_id)
 WHERE a.closed_won_amount <> coalesce(o.won, 0) OR a.open_pipeline_amount <> coalesce(o.open, 0)
    OR a.opportunity_count <> coalesce(o.deals, 0)
+UNION ALL
+SELECT 'MDM cross-references unique per CRM org', count(*), min(mdm_id || ' ' || org)
+FROM (SELECT mdm_id, split_part(account_key, '@', 2) AS org
+      FROM core_account_xref
+      GROUP BY 1, 2
+      HAVING count(DISTINCT account_key) > 1) doubled
