@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import os
 import platform
@@ -531,12 +532,16 @@ class StatementTimer:
 
         self.warehouse, self.real = warehouse, warehouse.run
         self.seconds, self.calls = defaultdict(float), defaultdict(int)
+        self.failed: str | None = None
 
     def __enter__(self):
         def timed(conn, name, *args, **kwargs):
             began = time.perf_counter()
             try:
                 return self.real(conn, name, *args, **kwargs)
+            except BaseException:
+                self.failed = name
+                raise
             finally:
                 self.seconds[name] += time.perf_counter() - began
                 self.calls[name] += 1
@@ -572,6 +577,8 @@ def run_stitch(sandbox, run_id: str) -> dict:
         print(f"\n!!! identity.stitch(sandbox, {run_id!r}) FAILED: {outcome['error']}\n", flush=True)
     outcome["seconds"] = round(time.perf_counter() - began, 3)
     if timer is not None:
+        if not outcome["ok"] and timer.failed:
+            outcome["failed_in_sql"] = timer.failed
         outcome["sql_seconds_through_warehouse_run"] = round(sum(timer.seconds.values()), 3)
         outcome["statements"] = timer.top()
     persons = outcome.get("result", {}).get("persons") if isinstance(outcome.get("result"), dict) else None
@@ -709,6 +716,12 @@ def check(stitch: dict, counts: dict, baseline: dict) -> dict:
     return result
 
 
+def checkpoint(path: Path, report: dict, phases: dict) -> None:
+    """The report so far, so a run stopped part-way (e.g. by a time limit) still leaves its figures."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(report, phases=phases, complete=False), indent=2) + "\n")
+
+
 def ratio(numerator, denominator):
     return round(numerator / denominator, 3) if numerator and denominator else None
 
@@ -769,6 +782,7 @@ def main() -> int:
     phases["load_copy_and_analyze_seconds"] = round(time.perf_counter() - began, 2)
     report["generated"] = data["summary"]
     report["generated"]["rows_copied"] = loaded
+    checkpoint(args.report, report, phases)
     for name, value in data["summary"].items():
         print(f"  {name}: {value:,}" if isinstance(value, int) else f"  {name}: {value}", flush=True)
     print(f"  generated in {phases['generate_seconds']} s, copied in {phases['load_copy_and_analyze_seconds']} s",
@@ -781,6 +795,7 @@ def main() -> int:
     report["full"] = full
     report["full"]["persons_in_tables"] = person_counts(sandbox)
     report["rows_after_full"] = table_rows(sandbox)
+    checkpoint(args.report, report, phases)
 
     print("Baseline: scipy connected components on the same links...", flush=True)
     links = read_links(sandbox)
@@ -797,6 +812,7 @@ def main() -> int:
     full_s = full["seconds"] if full["ok"] else None
     report["ratio_full_to_scipy"] = ratio(full_s, baseline["total_seconds"])
     report["ratio_full_to_scipy_components_only"] = ratio(full_s, baseline["components_seconds"])
+    checkpoint(args.report, report, phases)
 
     if not args.skip_incremental:
         print("Incremental changes...", flush=True)
@@ -815,6 +831,7 @@ def main() -> int:
         incremental["persons_in_tables"] = person_counts(sandbox)
         report["incremental"] = incremental
         report["rows_after_incremental"] = table_rows(sandbox)
+        checkpoint(args.report, report, phases)
         links = read_links(sandbox)
         after = components(links)
         after.update(links_source=links["source"], read_seconds=links["read_seconds"])
@@ -825,6 +842,7 @@ def main() -> int:
 
     phases["bench_seconds"] = round(time.perf_counter() - bench_began, 1)
     report["phases"] = phases
+    report["complete"] = True
     report["goals_met"] = {
         "full_within_3x_of_scipy": None if report["ratio_full_to_scipy"] is None
         else report["ratio_full_to_scipy"] <= 3,
