@@ -1,6 +1,9 @@
-"""Daily batch segmentation and buying groups: every sandbox, at the run's logical date."""
+"""Segmentation: the daily batch (segments, buying groups) at the run's logical date, and the
+streaming pass that re-evaluates people+event segments whenever profiles change."""
 
-from airflow.sdk import dag, task
+from airflow.sdk import AssetAny, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from b2b_cdp.config import load_config
 from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, profile_asset, run_time, segment_asset
@@ -61,3 +64,43 @@ def segmentation_daily():
 
 
 segmentation_daily()
+
+
+def _evaluate_streaming(sandbox, segments):
+    @task(task_id=f"evaluate_streaming__{sandbox.schema}", outlets=[segment_asset(s.id) for s in segments])
+    def evaluate(*, outlet_events=None, **context) -> dict:
+        from b2b_cdp.segments import evaluate_streaming
+        results = evaluate_streaming(_cfg, sandbox, run_id=context["run_id"])
+        for segment in segments:
+            outlet_events[segment_asset(segment.id)].extra = results.get(segment.id, {})
+        return results
+
+    return evaluate()
+
+
+_streaming = {sandbox: [s for s in _cfg.segments if _cfg.sandbox_of(s) == sandbox and s.mode == "streaming"]
+              for sandbox in _cfg.sandboxes()}
+
+if any(_streaming.values()):
+    @dag(dag_id="segmentation_streaming", catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS,
+         tags=["cdp", "segmentation", "streaming"],
+         # Whenever stitching rebuilds profiles (fresh events and records), and every 5 minutes so
+         # members leave as their time windows slide past them.
+         schedule=AssetOrTimeSchedule(
+             timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
+             assets=AssetAny(*(profile_asset(sandbox.schema) for sandbox in _streaming))))
+    def segmentation_streaming():
+        """
+        ### Streaming segmentation
+
+        Re-evaluates the streaming segments (people and their events within windows under 24 h) for
+        the people whose events or source records changed since the previous pass, and for the
+        current members; a batch segment used inside one is read as of its latest daily run. Each
+        segment emits an asset event with its entered/exited counts, which triggers activation.
+        """
+        gate = check_guardrails()
+        for sandbox, segments in _streaming.items():
+            if segments:
+                gate >> _evaluate_streaming(sandbox, segments)
+
+    segmentation_streaming()

@@ -218,19 +218,50 @@ def evaluate_sandbox(cfg: CdpConfig, sandbox: Sandbox, *, as_of: datetime, run_i
     with warehouse.connect(sandbox) as conn:
         warehouse.run(conn, "segments/stage_candidates").close()
         for segment in segments:
-            compiled = compile_segment(segment)
-            keys = {"segment_id": segment.id, "as_of": as_of}
-            with conn.cursor() as cur:
-                cur.execute(_fragment("insert_candidates", members=compiled.sql),
-                            {**compiled.params, **keys})
-            with warehouse.run(conn, "segments/close_exited", keys) as cur:
-                exited = cur.rowcount
-            with warehouse.run(conn, "segments/open_entered", keys) as cur:
-                entered = cur.rowcount
-            (members,), = warehouse.fetch_all(conn, "segments/record_evaluation", {
-                **keys, "mode": segment.mode, "definition_hash": compiled.definition_hash,
-                "entered": entered, "exited": exited, "run_id": run_id})
-            results[segment.id] = {"members": members, "entered": entered, "exited": exited}
-            log.info("Segment %s at %s: %d members (+%d, -%d)", segment.id, as_of.isoformat(),
-                     members, entered, exited)
+            results[segment.id] = _evaluate(conn, segment, as_of, run_id, "insert_candidates", "close_exited")
     return results
+
+
+STREAM_CURSOR = {"source_id": "segmentation", "stream": "streaming"}
+
+
+def evaluate_streaming(cfg: CdpConfig, sandbox: Sandbox, *, run_id: str) -> dict[str, dict[str, int]]:
+    """Re-evaluate the streaming segments of a sandbox, now, for the people whose events or records
+    changed since the previous pass and the current members (whose time windows slide). A streaming
+    segment reads a batch segment's membership as of the latest daily run."""
+    segments = [s for s in evaluation_order(cfg.segments) if cfg.sandbox_of(s) == sandbox and s.mode == "streaming"]
+    results: dict[str, dict[str, int]] = {}
+    if not segments:
+        return results
+    with warehouse.connect(sandbox) as conn:
+        as_of = warehouse.fetch_all(conn, "segments/stream_clock")[0][0]
+        cursor = warehouse.fetch_all(conn, "incremental/get_cursor", STREAM_CURSOR)
+        since = datetime.fromisoformat(cursor[0][0]) if cursor else datetime.min.replace(tzinfo=as_of.tzinfo)
+        with warehouse.run(conn, "segments/stage_stream_persons", {
+                "since": since, "segment_ids": [s.id for s in segments]}) as cur:
+            people = cur.rowcount
+        warehouse.run(conn, "segments/stage_candidates").close()
+        for segment in segments:
+            results[segment.id] = _evaluate(conn, segment, as_of, run_id, "insert_stream_candidates",
+                                            "close_exited_among_stream")
+        warehouse.run(conn, "incremental/set_cursor", {**STREAM_CURSOR, "cursor": as_of.isoformat()}).close()
+    log.info("Streaming pass at %s: %d people re-evaluated for %d segment(s)", as_of.isoformat(), people,
+             len(segments))
+    return results
+
+
+def _evaluate(conn, segment: Segment, as_of: datetime, run_id: str, insert: str, close: str) -> dict[str, int]:
+    """One segment: stage who qualifies, close the memberships of those who left, open the new ones."""
+    compiled = compile_segment(segment)
+    keys = {"segment_id": segment.id, "as_of": as_of}
+    with conn.cursor() as cur:
+        cur.execute(_fragment(insert, members=compiled.sql), {**compiled.params, **keys})
+    with warehouse.run(conn, f"segments/{close}", keys) as cur:
+        exited = cur.rowcount
+    with warehouse.run(conn, "segments/open_entered", keys) as cur:
+        entered = cur.rowcount
+    (members,), = warehouse.fetch_all(conn, "segments/record_evaluation", {
+        **keys, "mode": segment.mode, "definition_hash": compiled.definition_hash,
+        "entered": entered, "exited": exited, "run_id": run_id})
+    log.info("Segment %s at %s: %d members (+%d, -%d)", segment.id, as_of.isoformat(), members, entered, exited)
+    return {"members": members, "entered": entered, "exited": exited}

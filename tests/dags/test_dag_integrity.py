@@ -88,3 +88,22 @@ def test_every_task_calling_marketo_runs_in_that_instance_pool(dagbag):
     backfill = dagbag.dags["ingest_backfill__marketo_111_aaa_111"].get_task("land_leads")
     sync = dagbag.dags["ingest_incremental__marketo_111_aaa_111"].get_task("sync_activities")
     assert activate.pool == backfill.pool == sync.pool == "marketo_111_aaa_111"
+
+
+def test_a_streaming_segment_gets_the_streaming_dag(tmp_path, monkeypatch):
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    from b2b_cdp.config import DEFAULT_CONFIG_PATH
+
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["segments"].append({"id": "recent_visitors", "name": "Recent visitors", "platform_instance": "bodea",
+                            "sandbox": "prod", "mode": "streaming",
+                            "where": {"event": {"type": "Visit Webpage", "within": {"hours": 1}}}})
+    (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
+    bag = DagBag(dag_folder="dags")
+    assert bag.import_errors == {}
+    streaming = bag.dags["segmentation_streaming"]
+    assert streaming.timetable.summary == "Asset or */5 * * * *"
+    assert {t.task_id for t in streaming.tasks} == {"check_guardrails", "evaluate_streaming__cdp_bodea_prod"}
