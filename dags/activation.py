@@ -6,24 +6,51 @@ from b2b_cdp.config import load_config
 from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, marketo_pool, segment_asset
 
 
-def activation(destination):
-    @dag(dag_id=f"activate__{destination.id}",
-         schedule=AssetAny(*(segment_asset(a.segment) for a in destination.audiences)),
-         catchup=False, default_args=DEFAULT_ARGS, tags=["cdp", "activation", destination.type],
-         doc_md=f"""
+def _doc(destination) -> str:
+    lists = ", ".join(a.segment for a in destination.audiences) or "none"
+    if destination.type == "marketo":
+        return f"""
 ### Activate to `{destination.id}` (Marketo {destination.munchkin_id})
 
 Adds the members of each segment to its static list and removes those who left, matching Marketo
 leads by email. Only the difference from what the list already holds is sent; a run with no
 change makes no API call. Lists: {", ".join(f"{a.segment} -> {a.static_list_id}" for a in destination.audiences)}.
-""")
+"""
+    if destination.type == "cloud_storage":
+        accounts = ", ".join(a.solution_interest for a in destination.account_audiences) or "none"
+        return f"""
+### Activate to `{destination.id}` (files under {destination.path})
+
+Writes each audience as CSV files ({destination.export} export, split at {destination.split_rows:,}
+rows) with a manifest published last, so a reader never sees a partial export. Person audiences:
+{lists}; account audiences (solution interests): {accounts}.
+"""
+    return f"""
+### Activate to `{destination.id}` (LinkedIn Matched Audiences, ad account {destination.ad_account_id})
+
+Keeps one DMP segment per audience in step with its segment: members are sent as SHA-256 hashes of
+their e-mail, only the difference from what the DMP segment holds; a run with no change makes no
+API call. Segments: {lists}.
+"""
+
+
+def activation(destination):
+    assets = [segment_asset(a.segment) for a in destination.audiences]
+    @dag(dag_id=f"activate__{destination.id}",
+         # Account audiences alone follow the daily batch that forms the buying groups.
+         schedule=AssetAny(*assets) if assets else "@daily",
+         catchup=False, default_args=DEFAULT_ARGS, tags=["cdp", "activation", destination.type],
+         doc_md=_doc(destination))
     def activate():
-        @task(pool=marketo_pool(destination.munchkin_id))   # shares the instance's limits with ingestion
-        def sync_static_lists(**context) -> dict:
+        # Marketo calls share the instance's limits with ingestion.
+        pool = {"pool": marketo_pool(destination.munchkin_id)} if destination.type == "marketo" else {}
+
+        @task(task_id="sync_static_lists" if destination.type == "marketo" else "sync_audiences", **pool)
+        def sync(**context) -> dict:
             from b2b_cdp.activation import activate_destination
             return activate_destination(destination.id, context["run_id"])
 
-        check_guardrails() >> sync_static_lists()
+        check_guardrails() >> sync()
 
     return activate()
 

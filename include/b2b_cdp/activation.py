@@ -107,9 +107,17 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
     return outcome
 
 
-def activate_destination(destination_id: str, run_id: str) -> dict[str, dict[str, int]]:
+def activate_destination(destination_id: str, run_id: str) -> dict[str, dict]:
     cfg = load_config()
     destination = cfg.destination(destination_id)
+    if destination.type == "cloud_storage":
+        from b2b_cdp import cloud_storage
+
+        return cloud_storage.activate_destination(cfg, destination, run_id)
+    if destination.type == "linkedin":
+        from b2b_cdp import linkedin
+
+        return linkedin.activate_destination(cfg, destination, run_id)
     client = MarketoClient.from_connection(destination.conn_id)
     return {str(aud.static_list_id): sync_static_list(cfg, destination, aud, client, run_id)
             for aud in destination.audiences}

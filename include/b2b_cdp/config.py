@@ -397,7 +397,62 @@ class MarketoDestination(_Model):
     mapping: list[AttributeMapping] = Field(default_factory=list)
 
 
-Destination = Annotated[Union[MarketoDestination], Field(discriminator="type")]
+class SegmentAudience(_Model):
+    segment: str
+
+
+class InterestAccountAudience(_Model):
+    """The account audience of a solution interest: the accounts its buying groups are formed in."""
+
+    solution_interest: str
+
+
+class CloudStorageDestination(_Model):
+    """Audiences written as files under `path` (any fsspec URL ObjectStoragePath reads: file://,
+    s3://, gs://, ...; `conn_id` names the Airflow connection holding the store's credentials)."""
+
+    id: str = Field(pattern=NAME)
+    type: Literal["cloud_storage"]
+    path: str = Field(min_length=1)
+    conn_id: str | None = None
+    platform_instance: str
+    sandbox: str
+    audiences: list[SegmentAudience] = Field(default_factory=list)
+    account_audiences: list[InterestAccountAudience] = Field(default_factory=list)
+    export: Literal["full", "incremental"] = "full"
+    formats: list[Literal["csv"]] = Field(default_factory=lambda: ["csv"], min_length=1)
+    split_rows: int = Field(default=5_000_000, ge=1)
+    mapping: list[AttributeMapping] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_export(self) -> "CloudStorageDestination":
+        if not self.audiences and not self.account_audiences:
+            raise ValueError("a cloud storage destination needs audiences or account_audiences")
+        return self
+
+
+class LinkedInAudience(_Model):
+    segment: str
+    name: str = ""                  # the DMP segment's name (default: the segment id)
+
+
+class LinkedInDestination(_Model):
+    """LinkedIn Matched Audiences: one USER DMP segment per audience in an ad account. The Airflow
+    connection holds the API base URL (host) and the OAuth access token (password)."""
+
+    id: str = Field(pattern=NAME)
+    type: Literal["linkedin"]
+    conn_id: str
+    ad_account_id: int = Field(gt=0)
+    platform_instance: str
+    sandbox: str
+    audiences: list[LinkedInAudience] = Field(min_length=1)
+    mapping: list[AttributeMapping] = Field(default_factory=list)
+
+
+Destination = Annotated[Union[MarketoDestination, CloudStorageDestination, LinkedInDestination],
+                        Field(discriminator="type")]
+AnyDestination = MarketoDestination | CloudStorageDestination | LinkedInDestination
 
 
 # --------------------------------------------------------------------------- the whole file
@@ -501,6 +556,18 @@ class CdpConfig(_Model):
                         f"{seg.platform_instance}/{seg.sandbox}, the destination in "
                         f"{dest.platform_instance}/{dest.sandbox}"
                     )
+            for j, aud in enumerate(getattr(dest, "account_audiences", [])):
+                interest = next((si for si in self.buying_groups.solution_interests
+                                 if si.id == aud.solution_interest), None)
+                if interest is None:
+                    raise ValueError(f"destinations[{i}].account_audiences[{j}].solution_interest: unknown "
+                                     f"solution interest {aud.solution_interest!r}")
+                if (interest.platform_instance, interest.sandbox) != (dest.platform_instance, dest.sandbox):
+                    raise ValueError(
+                        f"destinations[{i}].account_audiences[{j}]: solution interest "
+                        f"{aud.solution_interest!r} lives in {interest.platform_instance}/{interest.sandbox}, "
+                        f"the destination in {dest.platform_instance}/{dest.sandbox}"
+                    )
         return self
 
     # Convenience views used by DAG factories and tasks.
@@ -513,10 +580,10 @@ class CdpConfig(_Model):
     def segment(self, segment_id: str) -> Segment:
         return next(s for s in self.segments if s.id == segment_id)
 
-    def destination(self, destination_id: str) -> MarketoDestination:
+    def destination(self, destination_id: str) -> AnyDestination:
         return next(d for d in self.destinations if d.id == destination_id)
 
-    def sandbox_of(self, item: Segment | MarketoDestination | SolutionInterest) -> Sandbox:
+    def sandbox_of(self, item: Segment | AnyDestination | SolutionInterest) -> Sandbox:
         return Sandbox(platform_instance=item.platform_instance, name=item.sandbox)
 
     def segments_reading_buying_groups(self) -> set[str]:

@@ -1,0 +1,1 @@
+SELECT max(evaluated_at) FROM buying_group WHERE solution_interest = %(solution_interest)s
