@@ -53,7 +53,7 @@ def connect_emulators(urls: dict[str, str], client_id: str, client_secret: str,
     os.environ["CDP_DROPZONE"] = urls["dropzone"]
     cfg = load_config()
     systems = {s.conn_id: s.system_key for s in cfg.sources if s.type in ("marketo", "salesforce")}
-    systems.update({d.conn_id: f"marketo:{d.munchkin_id}" for d in cfg.destinations})
+    systems.update({d.conn_id: f"marketo:{d.munchkin_id}" for d in cfg.destinations if d.type == "marketo"})
     for conn_id, system in systems.items():
         if system not in urls:
             raise KeyError(f"the scenario has no {system}, which the configuration's {conn_id} uses")

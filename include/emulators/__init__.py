@@ -5,6 +5,8 @@
 """
 
 from .fleet import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorFleet
+from .linkedin import DEFAULT_ACCESS_TOKEN as LINKEDIN_ACCESS_TOKEN
 from .scenario import Scenario, load_scenario
 
-__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "EmulatorFleet", "Scenario", "load_scenario"]
+__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "EmulatorFleet", "LINKEDIN_ACCESS_TOKEN", "Scenario",
+           "load_scenario"]

@@ -15,6 +15,7 @@ from . import faults as fault_catalog
 from .clock import EmulatedClock
 from .control import ControlApp
 from .http import Server
+from .linkedin import DEFAULT_ACCESS_TOKEN as LINKEDIN_ACCESS_TOKEN, READY_AFTER_SECONDS, LinkedInAds
 from .marketo import DEFAULT_DAILY_QUOTA, RATE_LIMIT_CALLS, MarketoInstance
 from .persist import atomic_write_text
 from .salesforce import SalesforceOrg
@@ -29,8 +30,10 @@ class EmulatorFleet:
     def __init__(self, scenario: Scenario, *, state_dir: str | Path | None = None, host: str = "127.0.0.1",
                  client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
                  clock_mode: str = "frozen", marketo_daily_quota: int = DEFAULT_DAILY_QUOTA,
-                 marketo_rate_limit: int | None = RATE_LIMIT_CALLS) -> None:
+                 marketo_rate_limit: int | None = RATE_LIMIT_CALLS,
+                 linkedin_ready_after_seconds: float = READY_AFTER_SECONDS) -> None:
         self.scenario = scenario
+        self.linkedin_ready_after_seconds = linkedin_ready_after_seconds
         self._clock = EmulatedClock(scenario.clock, clock_mode)
         self.marketo_daily_quota = marketo_daily_quota
         self.marketo_rate_limit = marketo_rate_limit
@@ -38,7 +41,7 @@ class EmulatorFleet:
         self.state_dir = Path(state_dir).resolve() if state_dir is not None else None
         self.host = host
         self.client_id, self.client_secret = client_id, client_secret
-        self._instances: dict[str, MarketoInstance | SalesforceOrg] = {}
+        self._instances: dict[str, MarketoInstance | SalesforceOrg | LinkedInAds] = {}
         self._servers: list[Server] = []
         self._urls: dict[str, str] = {}
         self._dropzone: Path | None = None
@@ -48,10 +51,11 @@ class EmulatorFleet:
     def from_scenario(cls, path: str | Path, state_dir: str | Path | None = None, host: str = "127.0.0.1", *,
                       client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
                       clock_mode: str = "frozen", marketo_daily_quota: int = DEFAULT_DAILY_QUOTA,
-                      marketo_rate_limit: int | None = RATE_LIMIT_CALLS) -> "EmulatorFleet":
+                      marketo_rate_limit: int | None = RATE_LIMIT_CALLS,
+                      linkedin_ready_after_seconds: float = READY_AFTER_SECONDS) -> "EmulatorFleet":
         return cls(load_scenario(path), state_dir=state_dir, host=host, client_id=client_id,
                    client_secret=client_secret, clock_mode=clock_mode, marketo_daily_quota=marketo_daily_quota,
-                   marketo_rate_limit=marketo_rate_limit)
+                   marketo_rate_limit=marketo_rate_limit, linkedin_ready_after_seconds=linkedin_ready_after_seconds)
 
     # ------------------------------------------------------------------------------- properties
 
@@ -153,6 +157,9 @@ class EmulatorFleet:
             apps += [SalesforceOrg(cfg, client_id=self.client_id, client_secret=self.client_secret, now=self.now,
                                    faults=self.fault_registry, state_dir=self.state_dir)
                      for cfg in self.scenario.salesforce]
+            # One LinkedIn Marketing API (Matched Audiences), whatever the scenario: a destination only.
+            apps.append(LinkedInAds(access_token=LINKEDIN_ACCESS_TOKEN, faults=self.fault_registry, now=self.now,
+                                    ready_after_seconds=self.linkedin_ready_after_seconds))
             url_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
             for app in apps:
                 server = Server(app, self.host, 0)

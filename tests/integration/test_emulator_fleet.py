@@ -23,7 +23,7 @@ def test_cli_prints_urls_first(tmp_path: Path) -> None:
     try:
         urls = json.loads(process.stdout.readline())
         assert set(urls) == {"marketo:111-AAA-111", "marketo:222-BBB-222", "salesforce:00D000000000001AAA",
-                             "salesforce:00D000000000002AAA", "dropzone", "control"}
+                             "salesforce:00D000000000002AAA", "linkedin:ads", "dropzone", "control"}
         assert urls["dropzone"] == (tmp_path / "dropzone").resolve().as_uri()
         versions = requests.get(urls["salesforce:00D000000000001AAA"] + "/services/data/", timeout=5)
         assert versions.status_code == 200
@@ -37,7 +37,7 @@ def test_fleet_urls_clock_and_mdm_drop(tmp_path: Path) -> None:
     with EmulatorFleet.from_scenario(BODEA, state_dir=tmp_path) as fleet:
         assert fleet.clock.isoformat() == "2026-11-20T12:00:00+00:00"
         assert all(url.startswith("http://127.0.0.1:") for key, url in fleet.urls.items() if key != "dropzone")
-        assert len({url for url in fleet.urls.values()}) == 6          # every instance is its own host
+        assert len({url for url in fleet.urls.values()}) == 7          # every instance is its own host
         dropzone = Path(urlparse(fleet.urls["dropzone"]).path)
         assert dropzone == (tmp_path / "dropzone").resolve()
         with open(dropzone / "mdm" / "crossref.csv", newline="") as handle:

@@ -1,0 +1,145 @@
+"""LinkedIn Matched Audiences activation on Bodea, against the LinkedIn emulator over real HTTP.
+
+The test configuration adds a segment `townsend_people` (p1, p2, p3) and a LinkedIn destination
+carrying it and the shipped high_value_new_product_visitors (p2 until the 30-day window drops
+their visit). Both audiences are far under LinkedIn's 300-member minimum: every run warns.
+"""
+
+import json
+import logging
+
+import pytest
+import requests
+import yaml
+from emulators import LINKEDIN_ACCESS_TOKEN
+
+from b2b_cdp import activation, linkedin
+from b2b_cdp.config import DEFAULT_CONFIG_PATH, load_config
+from tests.integration.test_activation_cloud_storage import TOWNSEND
+from tests.integration.test_buying_groups import LATER, evaluate
+from tests.integration.test_explain import stitched  # noqa: F401  (the fixture)
+from tests.integration.test_pipeline_stages import CLOCK, one
+
+EMAILS = {"townsend_people": ["p1@townsend.com", "p2@townsend.com", "p3@townsend.com"],
+          "high_value_new_product_visitors": ["p2@townsend.com"]}
+AD_ACCOUNT = 508_123_456
+
+
+@pytest.fixture
+def ads(stitched, bodea_fleet, tmp_path, monkeypatch):
+    """The test configuration in force, its LinkedIn connection pointing at the emulator; returns
+    the emulated LinkedIn (segments visible 0.5 s after creation)."""
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["segments"].append(TOWNSEND)
+    raw["destinations"].append({
+        "id": "linkedin_ads", "type": "linkedin", "conn_id": "linkedin_ads", "ad_account_id": AD_ACCOUNT,
+        "platform_instance": "bodea", "sandbox": "prod",
+        "audiences": [{"segment": "townsend_people", "name": "Townsend people"},
+                      {"segment": "high_value_new_product_visitors"}]})
+    path = tmp_path / "cdp.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_CONFIG", str(path))
+    monkeypatch.setenv("AIRFLOW_CONN_LINKEDIN_ADS", json.dumps({
+        "conn_type": "http", "host": bodea_fleet.urls["linkedin:ads"], "login": "cdp-app",
+        "password": LINKEDIN_ACCESS_TOKEN, "extra": {"segment_ready_wait": 0.3, "backoff_base": 0.1}}))
+    emulator = bodea_fleet.instance("linkedin:ads")
+    emulator.ready_after_seconds = 0.5
+    evaluate(load_config(), stitched, CLOCK)
+    return emulator
+
+
+def hashes(segment: str) -> set[str]:
+    return {linkedin.hash_email(e) for e in EMAILS[segment]}
+
+
+def remote_ids(sandbox) -> dict[str, str]:
+    return dict(one(sandbox, "SELECT audience_key, remote_id FROM activation_remote_audience"))
+
+
+def test_hashing_trims_and_lower_cases():
+    # sha256("test@example.com"), lower-case hex
+    assert linkedin.hash_email("  Test@Example.COM ") == \
+        "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
+
+
+def test_segments_created_members_added_then_no_call_without_change(stitched, ads, caplog):
+    caplog.set_level(logging.WARNING, logger="b2b_cdp.linkedin")
+    outcome = activation.activate_destination("linkedin_ads", "run-1")
+    assert {k: (v["added"], v["removed"], v["skipped"]) for k, v in outcome.items()} == {
+        "townsend_people": (3, 0, 0), "high_value_new_product_visitors": (1, 0, 0)}
+    ids = remote_ids(stitched)
+    assert set(ids) == {"townsend_people", "high_value_new_product_visitors"}
+    for segment, remote_id in ids.items():
+        assert ads.segment_members(remote_id) == hashes(segment)
+        assert ads.segments[int(remote_id)]["type"] == "USER"
+    assert ads.segments[int(ids["townsend_people"])]["name"] == "Townsend people"
+    # The first users call came inside the not-found window and was retried.
+    user_calls = [path for method, path in ads.calls if path.endswith("/users")]
+    assert len(user_calls) > 2
+    assert sum("under LinkedIn's minimum of 300" in r.getMessage() for r in caplog.records) == 2
+
+    calls = ads.call_count
+    again = activation.activate_destination("linkedin_ads", "run-2")
+    assert ads.call_count == calls
+    assert all(o["api_calls"] == 0 and o["added"] == o["removed"] == 0 for o in again.values())
+    assert one(stitched, "SELECT api_calls, added FROM activation_sync_log WHERE destination_id = 'linkedin_ads' "
+                         "AND run_id = 'run-2' ORDER BY audience_key") == [(0, 0), (0, 0)]
+
+    # p2 leaves high_value_new_product_visitors: one REMOVE, the DMP segment is reused.
+    evaluate(load_config(), stitched, LATER, run_id="run-3")
+    later = activation.activate_destination("linkedin_ads", "run-3")
+    assert later["high_value_new_product_visitors"]["removed"] == 1
+    assert later["townsend_people"]["api_calls"] == 0
+    assert remote_ids(stitched) == ids and len(ads.segments) == 2
+    assert ads.segment_members(ids["high_value_new_product_visitors"]) == set()
+
+
+def test_rate_limits_are_waited_out(stitched, ads, bodea_fleet):
+    bodea_fleet.inject("linkedin:ads", "rate_limit_burst", count=2)
+    outcome = activation.activate_destination("linkedin_ads", "run-1")
+    assert outcome["townsend_people"]["added"] == 3
+    assert bodea_fleet.faults() == []
+    assert ads.segment_members(remote_ids(stitched)["townsend_people"]) == hashes("townsend_people")
+
+
+def test_a_segment_created_by_a_run_that_died_is_found_not_created_again(stitched, ads):
+    client = linkedin.LinkedInClient.from_connection("linkedin_ads")
+    orphan = client.create_segment("Townsend people", AD_ACCOUNT, "linkedin_ads.townsend_people")
+    activation.activate_destination("linkedin_ads", "run-1")
+    assert remote_ids(stitched)["townsend_people"] == orphan
+    assert len(ads.segments) == 2
+
+
+def test_the_emulator_speaks_the_protocol(ads, bodea_fleet):
+    base = bodea_fleet.urls["linkedin:ads"] + "/rest"
+    headers = {"Authorization": f"Bearer {LINKEDIN_ACCESS_TOKEN}", "LinkedIn-Version": "202505",
+               "X-Restli-Protocol-Version": "2.0.0"}
+    body = {"name": "x", "account": f"urn:li:sponsoredAccount:{AD_ACCOUNT}", "type": "USER",
+            "sourcePlatform": "test", "destinations": [{"destination": "LINKEDIN"}]}
+    created = requests.post(f"{base}/dmpSegments", json=body, headers=headers, timeout=5)
+    assert created.status_code == 201 and created.content == b""
+    segment_id = created.headers["x-restli-id"]
+    users = f"{base}/dmpSegments/{segment_id}/users"
+    batch = {"elements": [
+        {"action": "ADD", "userIds": [{"idType": "SHA256_EMAIL", "idValue": linkedin.hash_email("a@b.com")}]},
+        {"action": "ADD", "userIds": [{"idType": "SHA256_EMAIL", "idValue": "a@b.com"}]}]}
+    early = requests.post(users, json=batch, headers={**headers, "X-RestLi-Method": "BATCH_CREATE"}, timeout=5)
+    assert (early.status_code, early.json()["message"]) == (404, "Could not find DMP segment")
+    ads.ready_after_seconds = 0
+    # Every element has its own status inside an HTTP 200.
+    answer = requests.post(users, json=batch, headers={**headers, "X-RestLi-Method": "BATCH_CREATE"}, timeout=5)
+    assert answer.status_code == 200
+    assert [e["status"] for e in answer.json()["elements"]] == [201, 400]
+    assert requests.post(users, json=batch, headers=headers, timeout=5).status_code == 400   # no BATCH_CREATE
+    no_version = {k: v for k, v in headers.items() if k != "LinkedIn-Version"}
+    assert requests.post(users, json=batch, headers={**no_version, "X-RestLi-Method": "BATCH_CREATE"},
+                         timeout=5).status_code == 426
+    assert requests.get(f"{base}/dmpSegments/{segment_id}", timeout=5).status_code == 401
+    bodea_fleet.inject("linkedin:ads", "rate_limit_burst", count=1)
+    limited = requests.get(f"{base}/dmpSegments/{segment_id}", headers=headers, timeout=5)
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "1")
+    view = requests.get(f"{base}/dmpSegments/{segment_id}", headers=headers, timeout=5).json()
+    assert (view["status"], view["inputCount"], view["audienceSize"]) == ("READY", 1, 0)   # under 300: 0
+    found = requests.get(f"{base}/dmpSegments", params={"q": "account", "account": body["account"]},
+                         headers=headers, timeout=5).json()["elements"]
+    assert [str(s["id"]) for s in found] == [segment_id]
