@@ -14,6 +14,7 @@ orgs (label propagation in SQL: accounts are few).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import time
@@ -227,7 +228,10 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
     with warehouse.connect(sandbox) as conn:
         warehouse.run(conn, "identity/session_settings").close()
         started_at = warehouse.fetch_all(conn, "identity/clock")[0][0]
-        since = None if full else warehouse.fetch_all(conn, "identity/last_run")[0][0]
+        rules_hash = hashlib.sha256(rules.model_dump_json().encode()).hexdigest()[:16]
+        last = warehouse.fetch_all(conn, "identity/last_run")
+        # A first run, a requested full run, or new linking rules: every link is judged afresh.
+        since = None if full or not last or last[0][1] != rules_hash else last[0][0]
         mode = "full" if since is None else "incremental"
         if since is None:
             warehouse.run(conn, "identity/reset_links").close()
@@ -267,21 +271,28 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
             warehouse.run(conn, f"identity/{step}", params).close()
         warehouse.run(conn, "identity/analyze_graph").close()
         lap("person_ids")
-        account_rounds = _account_components(conn, rules)
+        accounts_changed = since is None or warehouse.fetch_all(
+            conn, "identity/account_side_changed", {"since": since})[0][0]
+        if accounts_changed:
+            account_rounds = _account_components(conn, rules)
+        else:
+            account_rounds = 0
+            warehouse.run(conn, "identity/no_account_changes").close()
         lap("accounts")
-        _build_profiles(conn, rules)
+        _build_profiles(conn, rules, accounts_changed)
         lap("profiles")
         persons, accounts, excluded = warehouse.fetch_all(conn, "identity/profile_counts")[0]
         warehouse.run(conn, "identity/record_run", {
             "run_id": run_id, "started_at": started_at, "mode": mode, "changed": changed,
-            "recomputed": recomputed, "persons": persons}).close()
+            "recomputed": recomputed, "persons": persons, "rules_hash": rules_hash}).close()
         warehouse.run(conn, "identity/record_profile_freshness",
                       {"run_id": run_id, "window_s": PROFILE_WINDOW_SECONDS}).close()
     log.info("%s: %s stitching, %d changed record(s), %d recomputed; %d persons (%d excluded from "
              "segmentation by the guardrails), %d accounts (%d account rounds); seconds %s", sandbox.schema,
              mode, changed, recomputed, persons, excluded, accounts, account_rounds, timings)
     return {"persons": persons, "accounts": accounts, "excluded": excluded, "changed": changed,
-            "recomputed": recomputed, "mode": mode, "seconds": timings}
+            "recomputed": recomputed, "accounts_rebuilt": bool(accounts_changed), "mode": mode,
+            "seconds": timings}
 
 
 def _account_components(conn: psycopg.Connection, rules: IdentityRules) -> int:
@@ -300,13 +311,14 @@ def _account_components(conn: psycopg.Connection, rules: IdentityRules) -> int:
     return round_number
 
 
-def _build_profiles(conn: psycopg.Connection, rules: IdentityRules) -> None:
+def _build_profiles(conn: psycopg.Connection, rules: IdentityRules, accounts_changed: bool) -> None:
     """Rebuild the profiles of the persons this run touched (and of those whose account changed),
-    then the account profiles and their roll-ups."""
+    then, if anything on the account side changed, the account profiles and their roll-ups."""
     warehouse.run(conn, "identity/profile_persons_to_build").close()
     warehouse.run(conn, "identity/profile_delete_persons").close()
     warehouse.run(conn, "identity/profile_persons", {
         "source_priority": rules.source_priority, "max_identities": rules.max_identities_per_graph,
         "max_events": rules.max_events_per_profile}).close()
-    warehouse.run(conn, "identity/profile_accounts").close()
+    if accounts_changed:
+        warehouse.run(conn, "identity/profile_accounts").close()
     warehouse.run(conn, "identity/profile_person_accounts").close()

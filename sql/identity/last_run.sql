@@ -1,1 +1,1 @@
-SELECT max(started_at) FROM identity_run
+SELECT started_at, rules_hash FROM identity_run ORDER BY started_at DESC LIMIT 1

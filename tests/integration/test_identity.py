@@ -173,3 +173,28 @@ def test_the_website_domain_fallback_joins_accounts_only_when_switched_on(sandbo
     monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
     identity.stitch(sandbox, "r2")
     assert query(sandbox, "SELECT count(*), max(cardinality(source_keys)) FROM profile_account") == [(1, 2)]
+
+
+def test_the_account_side_is_rebuilt_only_when_it_changed(sandbox):
+    account = f"001A00000000001AAA@{ORG}.Salesforce"
+    with warehouse.connect(sandbox) as conn:
+        conn.execute("INSERT INTO core_account (source_key, system, instance, name, extracted_at) "
+                     "VALUES (%s, 'Salesforce', %s, 'Acme', %s)", (account, ORG, T0))
+    put_person(sandbox, CONTACT, "c@acme.com")
+    assert identity.stitch(sandbox, "r1")["accounts_rebuilt"]
+    put_person(sandbox, CONTACT, "c2@acme.com", minutes=5)          # a person change only
+    assert not identity.stitch(sandbox, "r2")["accounts_rebuilt"]
+    assert query(sandbox, "SELECT name FROM profile_account") == [("Acme",)]
+    with warehouse.connect(sandbox) as conn:
+        conn.execute("UPDATE core_account SET name = 'Acme Corp' WHERE source_key = %s", (account,))
+    assert identity.stitch(sandbox, "r3")["accounts_rebuilt"]
+    assert query(sandbox, "SELECT name FROM profile_account") == [("Acme Corp",)]
+    with warehouse.connect(sandbox) as conn:                        # a withdrawn MDM cross-reference
+        conn.execute("INSERT INTO core_account_xref (mdm_id, account_key, extracted_at) VALUES ('M1', %s, %s)",
+                     (account, T0))
+    assert identity.stitch(sandbox, "r4")["accounts_rebuilt"]
+    assert not identity.stitch(sandbox, "r5")["accounts_rebuilt"]
+    with warehouse.connect(sandbox) as conn:
+        conn.execute("DELETE FROM core_account_xref")
+    assert identity.stitch(sandbox, "r6")["accounts_rebuilt"]
+    assert query(sandbox, "SELECT mdm_id FROM profile_account") == [(None,)]
