@@ -39,7 +39,8 @@ def activation(destination):
     @dag(dag_id=f"activate__{destination.id}",
          # Account audiences alone follow the daily batch that forms the buying groups.
          schedule=AssetAny(*assets) if assets else "@daily",
-         catchup=False, default_args=DEFAULT_ARGS, tags=["cdp", "activation", destination.type],
+         # One run at a time: each diffs against the state the previous run left.
+         catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "activation", destination.type],
          doc_md=_doc(destination))
     def activate():
         # Marketo calls share the instance's limits with ingestion.

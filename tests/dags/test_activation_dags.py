@@ -44,6 +44,8 @@ def test_each_destination_type_gets_its_dag(bag):
         assert sync.pool == "default_pool"                # no Marketo instance's share
         assert "check_guardrails" in sync.get_flat_relative_ids(upstream=True)
     assert "activate__marketo_111_aaa_111" in bag.dag_ids
+    # One run at a time per destination: each diffs against the state the previous run left.
+    assert all(bag.dags[d].max_active_runs == 1 for d in bag.dag_ids if d.startswith("activate__"))
 
 
 def test_destination_references_are_checked(tmp_path):
