@@ -143,3 +143,23 @@ def test_the_emulator_speaks_the_protocol(ads, bodea_fleet):
     found = requests.get(f"{base}/dmpSegments", params={"q": "account", "account": body["account"]},
                          headers=headers, timeout=5).json()["elements"]
     assert [str(s["id"]) for s in found] == [segment_id]
+
+
+def test_an_element_refused_is_recorded_and_retried_next_run(stitched, ads, monkeypatch):
+    """An element LinkedIn refuses (here a malformed hash for p3) is skipped with LinkedIn's message,
+    not held; the others go through, and the next run sends only the refused one again."""
+    good = linkedin.hash_email
+    monkeypatch.setattr(linkedin, "hash_email",
+                        lambda email: good(email).upper() if email.startswith("p3@") else good(email))
+    first = activation.activate_destination("linkedin_ads", "run-1")["townsend_people"]
+    assert (first["added"], first["skipped"]) == (2, 1)
+    (reason,), = one(stitched, "SELECT reason FROM activation_record_status WHERE destination_id = 'linkedin_ads' "
+                               "AND audience_key = 'townsend_people' AND status = 'skipped'")
+    assert reason == "400 SHA256_EMAIL must be 64 lower-case hexadecimal digits"
+    assert one(stitched, "SELECT count(*) FROM activation_state WHERE destination_id = 'linkedin_ads' "
+                         "AND audience_key = 'townsend_people'")[0][0] == 2
+
+    monkeypatch.setattr(linkedin, "hash_email", good)
+    second = activation.activate_destination("linkedin_ads", "run-2")["townsend_people"]
+    assert (second["added"], second["skipped"], second["api_calls"]) == (1, 0, 1)
+    assert ads.segment_members(remote_ids(stitched)["townsend_people"]) == hashes("townsend_people")
