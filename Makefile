@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= include/scenarios/bodea.yaml
 
-.PHONY: demo test emulators validate explain explain-account lock clean
+.PHONY: demo test emulators validate explain explain-account explain-segment lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ explain: $(STAMP)  ## explain the person(s) an email identifies: make explain EM
 explain-account: $(STAMP)  ## explain an account (id, source key, MDM id or name): make explain-account ACCOUNT=Townsend
 	@test -n "$$ACCOUNT" || { echo "usage: make explain-account ACCOUNT=id|key|mdm-id|name [SANDBOX=instance/name] [JSON=1]" >&2; exit 2; }
 	@$(EXPLAIN) --account "$$ACCOUNT"
+
+# AS_OF=<ISO date-time> overrides the evaluation time (default: the segment's latest evaluation).
+explain-segment: $(STAMP)  ## why a person is in or out of a segment: make explain-segment SEGMENT=id EMAIL=address
+	@test -n "$$SEGMENT" -a -n "$$EMAIL" || { echo "usage: make explain-segment SEGMENT=id EMAIL=address [AS_OF=iso] [SANDBOX=instance/name] [JSON=1]" >&2; exit 2; }
+	@$(BIN)/python -m b2b_cdp explain-segment --scenario "$(SCENARIO)" --segment "$$SEGMENT" --email "$$EMAIL" $(if $(AS_OF),--as-of "$$AS_OF") $(if $(SANDBOX),--sandbox "$$SANDBOX") $(if $(JSON),--json)
 
 lock:  ## regenerate requirements.txt (the full lock) from requirements.in
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

@@ -1,4 +1,4 @@
-"""Command line: python -m b2b_cdp {demo,validate,explain} ..."""
+"""Command line: python -m b2b_cdp {demo,validate,explain,explain-segment} ..."""
 
 from __future__ import annotations
 
@@ -24,13 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     wanted = explain.add_mutually_exclusive_group(required=True)
     wanted.add_argument("--email", help="an email address (trimmed, any case)")
     wanted.add_argument("--account", help="account id, source key, MDM id or name")
-    explain.add_argument("--sandbox", default=None, metavar="PLATFORM_INSTANCE/NAME",
-                         help="which sandbox (default: the configuration's first)")
-    explain.add_argument("--json", action="store_true", help="machine-readable output")
-    explain.add_argument("--scenario", type=Path, default=None,
-                         help="without a configured warehouse, read the demo state of this scenario "
-                              "(default: Bodea)")
-    explain.add_argument("--config", type=Path, default=None)
+    _reading_options(explain, "which sandbox (default: the configuration's first)")
+    explain_segment = commands.add_parser(
+        "explain-segment", help="explain a segment's verdict for the person(s) an email identifies",
+        description="Walk the segment's conditions for each person the email identifies: each condition "
+                    "with its evidence and whether it holds at the evaluation time, the verdict (in or "
+                    "out) and whether the stored membership agrees. Exit status: 0 explained, 1 segment "
+                    "or email not found, 2 usage or configuration error, 3 the stored membership of an "
+                    "evaluation at that time disagrees with the verdict.")
+    explain_segment.add_argument("--segment", required=True, help="a segment id of the configuration")
+    explain_segment.add_argument("--email", required=True, help="an email address (trimmed, any case)")
+    explain_segment.add_argument("--as-of", default=None, metavar="ISO",
+                                 help="evaluation time (default: the segment's latest evaluation, else now)")
+    _reading_options(explain_segment, "the segment's sandbox (default: the one the segment declares)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -40,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "explain":
         return _explain(args)
+    if args.command == "explain-segment":
+        from b2b_cdp.explain_segment import run_explain_segment
+
+        return run_explain_segment(segment=args.segment, email=args.email, as_of=args.as_of,
+                                   sandbox=args.sandbox, json_output=args.json, scenario=args.scenario,
+                                   config=args.config)
 
     from b2b_cdp import guardrails
     from b2b_cdp.config import ConfigError, load_config
@@ -55,6 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         for violation in outcome.violations:
             print(f"  {violation}")
     return 0 if all(o.success for o in outcomes.values()) else 1
+
+
+def _reading_options(command: argparse.ArgumentParser, sandbox_help: str) -> None:
+    """The options of the commands that read the warehouse: sandbox, output, where the warehouse is."""
+    command.add_argument("--sandbox", default=None, metavar="PLATFORM_INSTANCE/NAME", help=sandbox_help)
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.add_argument("--scenario", type=Path, default=None,
+                         help="without a configured warehouse, read the demo state of this scenario "
+                              "(default: Bodea)")
+    command.add_argument("--config", type=Path, default=None)
 
 
 def _explain(args: argparse.Namespace) -> int:

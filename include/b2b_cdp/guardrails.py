@@ -1,8 +1,9 @@
 """Guardrails as Great Expectations checkpoints, run before any data moves.
 
 The configuration is laid out as small tables (one row per source feed, per destination, per mapped
-attribute) and validated by GX 1.x suites. Every expectation carries, in its `meta`, the rule it
-enforces and the fix; a failure message names the rule, the offending entries and that fix.
+attribute, per sandbox's segment counts, per condition tree, per condition) and validated by GX 1.x
+suites. Every expectation carries, in its `meta`, the rule it enforces and the fix; a failure message
+names the rule, the offending entries (by YAML path) and that fix.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from b2b_cdp.catalog import PERSON_ATTRIBUTES
-from b2b_cdp.config import CdpConfig
+from b2b_cdp.config import MAX_VALUES_PER_CONDITION, AccountCondition, CdpConfig, Comparison, Condition
 
 log = logging.getLogger(__name__)
 
 MAX_MAPPED_ATTRIBUTES = 50
 FORBIDDEN_MAPPING_TYPES = ["array", "map"]
+# Segmentation limits, per sandbox (config_segments).
+MAX_SEGMENTS_PER_SANDBOX = 4000
+MAX_STREAMING_SEGMENTS_PER_SANDBOX = 500
+MAX_ACCOUNT_AUDIENCES_PER_SANDBOX = 50
+MAX_CONDITION_DEPTH = 5          # all/any/not containers nested in one another
 
 
 class GuardrailViolation(RuntimeError):
@@ -56,7 +62,111 @@ def _tables(cfg: CdpConfig) -> dict[str, list[dict]]:
                           f"{PERSON_ATTRIBUTES[m.source]}-typed)"}
                 for d in cfg.destinations for i, m in enumerate(d.mapping)]
     return {"marketo_source_topology": topology, "destination_attribute_counts": destinations,
-            "destination_attribute_types": mappings}
+            "destination_attribute_types": mappings, **_segment_tables(cfg)}
+
+
+# ------------------------------------------------------------------------------ segment limits
+
+
+def _condition_trees(cfg: CdpConfig):
+    """(YAML path, condition) of every condition tree of the audience language in the configuration:
+    segments' `where` and buying-group roles' `where`."""
+    for i, segment in enumerate(cfg.segments):
+        yield f"segments[{i}] ({segment.id}).where", segment.where
+    for t, template in enumerate(cfg.buying_groups.templates):
+        for r, role in enumerate(template.roles):
+            if role.where is not None:
+                yield f"buying_groups.templates[{t}] ({template.id}).roles[{r}].where", role.where
+
+
+def _walk(cond: Condition, path: str, containers: tuple[str, ...] = ()):
+    """(path, condition, the all/any/not containers it sits in, outermost first) for every node."""
+    yield path, cond, containers
+    for key, children in (("all", cond.all_), ("any", cond.any_), ("not", [cond.not_] if cond.not_ else None)):
+        for i, child in enumerate(children or []):
+            child_path = f"{path}.not" if key == "not" else f"{path}.{key}[{i}]"
+            yield from _walk(child, child_path, containers + (key,))
+
+
+def _value_count(cond: Comparison) -> int:
+    return len(cond.value) if isinstance(cond.value, list) else int(cond.value is not None)
+
+
+def _leaf_values(cond: Condition | AccountCondition) -> tuple[str, list[tuple[str, int]]]:
+    """The key of a leaf condition and the values it compares against, part by part."""
+    if isinstance(cond, AccountCondition):
+        return _account_values(cond, "")
+    if cond.attribute is not None:
+        return "attribute", [("value", _value_count(cond.attribute))]
+    if cond.account is not None:
+        return _account_values(cond.account, "account.")
+    if cond.event is not None:
+        return "event", [(f"where[{i}].value", _value_count(f)) for i, f in enumerate(cond.event.where)]
+    if cond.buying_group is not None:
+        return "buying_group", [(name, 1) for name in cond.buying_group.model_dump(exclude_none=True)]
+    return "in_segment", [("segment", 1)]
+
+
+def _account_values(cond: AccountCondition, prefix: str) -> tuple[str, list[tuple[str, int]]]:
+    if cond.attribute is not None:
+        return f"{prefix}attribute", [("value", _value_count(cond.attribute))]
+    agg = cond.opportunities
+    return f"{prefix}opportunities", [("value", _value_count(agg)), ("stages", len(agg.stages or []))]
+
+
+def _numbered(n: int) -> str:
+    return f"{n:,}" + ("th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th"))
+
+
+def _count_row(label: str, what: str, paths: list[str], limit: int) -> dict:
+    over = f"; {paths[limit]} is the {_numbered(limit + 1)}" if len(paths) > limit else ""
+    return {"count": len(paths), "entry": f"sandbox {label}: {len(paths):,} {what}{over}"}
+
+
+def _segment_tables(cfg: CdpConfig) -> dict[str, list[dict]]:
+    segment_counts, streaming_counts, account_audience_counts = [], [], []
+    for sandbox in cfg.sandboxes():
+        label = f"{sandbox.platform_instance}/{sandbox.name}"
+        here = [(i, s) for i, s in enumerate(cfg.segments) if cfg.sandbox_of(s) == sandbox]
+        segment_counts.append(_count_row(label, "segments", [f"segments[{i}] ({s.id})" for i, s in here],
+                                         MAX_SEGMENTS_PER_SANDBOX))
+        streaming_counts.append(_count_row(
+            label, "streaming segments", [f"segments[{i}] ({s.id}).mode" for i, s in here if s.mode == "streaming"],
+            MAX_STREAMING_SEGMENTS_PER_SANDBOX))
+        # Account audiences: each solution interest's `accounts`, and any segment whose entity is
+        # accounts (segments are person audiences only today, so none counts yet).
+        audiences = [f"buying_groups.solution_interests[{i}] ({si.id}).accounts"
+                     for i, si in enumerate(cfg.buying_groups.solution_interests) if cfg.sandbox_of(si) == sandbox]
+        audiences += [f"segments[{i}] ({s.id}).audience" for i, s in here if s.audience != "person"]
+        account_audience_counts.append(_count_row(label, "account audiences", audiences,
+                                                  MAX_ACCOUNT_AUDIENCES_PER_SANDBOX))
+
+    depths, values = [], []
+    leaves: list[tuple[str, Condition | AccountCondition]] = []
+    for root_path, root in _condition_trees(cfg):
+        deepest_path, deepest = root_path, ()
+        for path, cond, containers in _walk(root, root_path):
+            if cond.all_ is None and cond.any_ is None and cond.not_ is None:
+                leaves.append((path, cond))
+            elif len(containers) + 1 > len(deepest):
+                deepest_path, deepest = path, containers + (_container(cond),)
+        depths.append({"depth": len(deepest), "entry": f"{deepest_path}: all/any/not nested {len(deepest)} deep "
+                                                       f"({' > '.join(deepest) or 'none'})"})
+    leaves += [(f"buying_groups.solution_interests[{i}] ({si.id}).accounts.where", si.accounts.where)
+               for i, si in enumerate(cfg.buying_groups.solution_interests) if si.accounts.where is not None]
+    for path, cond in leaves:
+        key, parts = _leaf_values(cond)
+        total = sum(n for _, n in parts)
+        shown = ", ".join(f"{name} {n}" for name, n in parts if n)
+        values.append({"value_count": total,
+                       "entry": f"{path}.{key}: {total} values" + (f" ({shown})" if shown else "")})
+    return {"sandbox_segment_counts": segment_counts, "sandbox_streaming_segment_counts": streaming_counts,
+            "sandbox_account_audience_counts": account_audience_counts, "condition_depths": depths,
+            "condition_values": values}
+
+
+def _container(cond: Condition) -> str:
+    return "all" if cond.all_ is not None else "any" if cond.any_ is not None else "not"
 
 
 def _suites():
@@ -87,6 +197,49 @@ def _suites():
                             "person fields",
                     "fix": "map a scalar attribute instead, or drop this mapping"}),
         )],
+        "config_segments": [(
+            "sandbox_segment_counts",
+            gxe.ExpectColumnValuesToBeBetween(
+                column="count", min_value=0, max_value=MAX_SEGMENTS_PER_SANDBOX, meta={
+                    "rule": f"At most {MAX_SEGMENTS_PER_SANDBOX:,} segments per sandbox",
+                    "fix": f"remove or merge segments until {MAX_SEGMENTS_PER_SANDBOX:,} or fewer remain "
+                           "in this sandbox (segments that differ only in a value can often be one "
+                           "segment with an in list), or move some to another sandbox"}),
+        ), (
+            "sandbox_streaming_segment_counts",
+            gxe.ExpectColumnValuesToBeBetween(
+                column="count", min_value=0, max_value=MAX_STREAMING_SEGMENTS_PER_SANDBOX, meta={
+                    "rule": f"At most {MAX_STREAMING_SEGMENTS_PER_SANDBOX} streaming segments per sandbox",
+                    "fix": f"declare segments beyond the {MAX_STREAMING_SEGMENTS_PER_SANDBOX} that need "
+                           "continuous evaluation mode: batch (evaluated once a day)"}),
+        ), (
+            "sandbox_account_audience_counts",
+            gxe.ExpectColumnValuesToBeBetween(
+                column="count", min_value=0, max_value=MAX_ACCOUNT_AUDIENCES_PER_SANDBOX, meta={
+                    "rule": f"At most {MAX_ACCOUNT_AUDIENCES_PER_SANDBOX} account audiences per sandbox "
+                            "(the accounts of each buying-group solution interest; segments are person "
+                            "audiences only, so none counts)",
+                    "fix": "merge solution interests that share a template and an account audience, or "
+                           "move some to another sandbox"}),
+        ), (
+            "condition_depths",
+            gxe.ExpectColumnValuesToBeBetween(
+                column="depth", min_value=0, max_value=MAX_CONDITION_DEPTH, meta={
+                    "rule": f"Conditions nest at most {MAX_CONDITION_DEPTH} all/any/not deep",
+                    "fix": "flatten the nesting (an all directly inside an all is one all, likewise any; "
+                           "a not over an any is an all of nots), or move an inner part into a segment "
+                           "of its own and refer to it with in_segment"}),
+        ), (
+            "condition_values",
+            gxe.ExpectColumnValuesToBeBetween(
+                column="value_count", min_value=0, max_value=MAX_VALUES_PER_CONDITION, meta={
+                    "rule": f"At most {MAX_VALUES_PER_CONDITION} values in one condition (an in or "
+                            "not_in list, an opportunity condition's stages, an event condition's "
+                            "filters together)",
+                    "fix": f"split the values over several conditions of at most {MAX_VALUES_PER_CONDITION} "
+                           "each under an any, or match a pattern (starts_with, contains) instead of "
+                           "listing the values"}),
+        )],
     }
 
 
@@ -115,14 +268,15 @@ def run_config_checkpoints(cfg: CdpConfig) -> dict[str, CheckpointOutcome]:
             rows = tables[table_name]
             if not rows:
                 continue
-            asset = source.add_dataframe_asset(f"{checkpoint_name}__{table_name}")
+            name = f"{checkpoint_name}__{table_name}"
+            asset = source.add_dataframe_asset(name)
             batch = asset.add_batch_definition_whole_dataframe("whole")
-            table_suite = context.suites.add(gx.ExpectationSuite(name=f"{checkpoint_name}__{table_name}"))
+            table_suite = context.suites.add(gx.ExpectationSuite(name=name))
             table_suite.add_expectation(expectation)
             definition = context.validation_definitions.add(gx.ValidationDefinition(
-                name=f"{checkpoint_name}__{table_name}", data=batch, suite=table_suite))
+                name=name, data=batch, suite=table_suite))
             checkpoint = context.checkpoints.add(gx.Checkpoint(
-                name=f"{checkpoint_name}__{table_name}", validation_definitions=[definition],
+                name=name, validation_definitions=[definition],
                 result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["entry"]}))
             result = checkpoint.run(batch_parameters={"dataframe": pd.DataFrame(rows)})
             for run_result in result.run_results.values():
