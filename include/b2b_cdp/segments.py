@@ -65,8 +65,8 @@ class ConditionCompiler:
             return f"{column_sql} ILIKE {self.bind(_like_pattern(cond.value, op))}"
         if op == "in":
             return f"{column_sql} = ANY({self.bind(list(cond.value))})"
-        if op == "not_in":
-            return f"NOT ({column_sql} = ANY({self.bind(list(cond.value))}))"
+        if op == "not_in":   # `<> ALL`, not `NOT (... = ANY)`: fragments put the column before the text
+            return f"{column_sql} <> ALL({self.bind(list(cond.value))})"
         if op == "exists":
             return f"{column_sql} IS NOT NULL"
         if op == "not_exists":

@@ -15,7 +15,7 @@ def raw():
 def test_the_shipped_configuration_passes():
     outcomes = guardrails.run_config_checkpoints(load_config())
     assert {n: o.success for n, o in outcomes.items()} == {
-        "config_topology": True, "config_destination_mappings": True}
+        "config_topology": True, "config_destination_mappings": True, "config_segments": True}
     guardrails.enforce(outcomes)
 
 

@@ -43,6 +43,11 @@ def test_not_any_and_lists():
     assert compiled.params["v0"] == ["CTO", "CIO"]
 
 
+def test_not_in_reads_as_sql_after_its_column():
+    compiled = compile_segment(segment({"attribute": {"name": "title", "op": "not_in", "value": ["CTO"]}}))
+    assert "p.title <> ALL(%(v0)s)" in compiled.sql
+
+
 def test_event_count_thresholds_use_a_count():
     compiled = compile_segment(segment({"event": {"type": "Open Email", "within": {"hours": 6},
                                                   "count": {"op": "gte", "value": 3}}}))
