@@ -165,3 +165,23 @@ def test_marketo_only_and_crm_direct_configurations_give_the_same_segment(sandbo
     assert members == [("p2@townsend.com",)]
     won, = one(sandbox, "SELECT closed_won_amount FROM profile_account WHERE mdm_id = 'MDM-TOWNSEND'")[0]
     assert won == 1100000
+
+
+def test_profiles_over_the_event_guardrail_are_left_out_of_segments_and_counted(sandbox, bodea_fleet, tmp_path,
+                                                                                  monkeypatch):
+    import yaml
+
+    from b2b_cdp.config import DEFAULT_CONFIG_PATH
+
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["identity"] = {"max_events_per_profile": 1}      # p2 has more than one event
+    (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
+    ingest_everything("run-1")
+    stitched = identity.stitch(sandbox)
+    assert stitched["excluded"] >= 1
+    assert one(sandbox, "SELECT excluded_reason FROM profile_person WHERE email = 'p2@townsend.com'") == [
+        ("more than 1 events",)]
+    result = segments.evaluate_sandbox(load_config(), sandbox, as_of=CLOCK, run_id="run-1")
+    assert result["high_value_new_product_visitors"]["members"] == 0
+    assert one(sandbox, "SELECT excluded_profiles FROM audience_evaluation") == [(stitched["excluded"],)]
