@@ -1,6 +1,6 @@
 """Activation DAGs, one per destination, triggered by the segments they carry."""
 
-from airflow.sdk import AssetAny, dag, task
+from airflow.sdk import AssetAny, Param, dag, task
 
 from b2b_cdp.config import load_config
 from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, marketo_pool, segment_asset
@@ -41,6 +41,8 @@ def activation(destination):
          schedule=AssetAny(*assets) if assets else "@daily",
          # One run at a time: each diffs against the state the previous run left.
          catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "activation", destination.type],
+         params={"dry_run": Param(False, type="boolean",
+                                  description="Print and store the plan (activation_plan) without calling anyone")},
          doc_md=_doc(destination))
     def activate():
         # Marketo calls share the instance's limits with ingestion.
@@ -49,7 +51,7 @@ def activation(destination):
         @task(task_id="sync_static_lists" if destination.type == "marketo" else "sync_audiences", **pool)
         def sync(**context) -> dict:
             from b2b_cdp.activation import activate_destination
-            return activate_destination(destination.id, context["run_id"])
+            return activate_destination(destination.id, context["run_id"], bool(context["params"]["dry_run"]))
 
         check_guardrails() >> sync()
 

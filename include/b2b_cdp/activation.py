@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timezone
+from typing import Any
 
 from b2b_cdp import warehouse
 from b2b_cdp.config import CdpConfig, MarketoDestination, StaticListAudience, load_config
@@ -40,8 +41,26 @@ def match_leads(client: MarketoClient, emails: list[str]) -> dict[str, int]:
     return {email: lead_id for email, (_, lead_id) in best.items()}
 
 
+def store_plan(sandbox, keys: dict, run_id: str, to_add: list[str], to_remove: list[str],
+               audience_size: int) -> dict[str, Any]:
+    """A dry run: the plan (who would be added and removed) is printed and stored in
+    activation_plan; nobody is called."""
+    with warehouse.connect(sandbox) as conn:
+        for action, people in (("add", to_add), ("remove", to_remove)):
+            warehouse.run(conn, "activation/record_plan", {
+                **keys, "run_id": run_id, "person_ids": list(people), "action": action}).close()
+        warehouse.run(conn, "activation/finish_dry_run", {**keys, "run_id": run_id,
+                                                          "finished_at": _utcnow()}).close()
+    shown = 20
+    log.info("DRY RUN %s %s: would add %d (%s%s), remove %d (%s%s); nothing sent", keys["destination_id"],
+             keys["audience_key"], len(to_add), ", ".join(to_add[:shown]), ", ..." if len(to_add) > shown else "",
+             len(to_remove), ", ".join(to_remove[:shown]), ", ..." if len(to_remove) > shown else "")
+    return {"dry_run": True, "audience_size": audience_size, "planned_add": len(to_add),
+            "planned_remove": len(to_remove), "api_calls": 0}
+
+
 def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: StaticListAudience,
-                     client: MarketoClient, run_id: str) -> dict[str, int]:
+                     client: MarketoClient, run_id: str, dry_run: bool = False) -> dict[str, int]:
     sandbox = cfg.sandbox_of(destination)
     keys = {"destination_id": destination.id, "audience_key": str(audience.static_list_id)}
     with warehouse.connect(sandbox) as conn:
@@ -55,6 +74,8 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
             "planned_add": len(to_add), "planned_remove": len(to_remove), "started_at": _utcnow()}).close()
     log.info("%s list %s: %d members wanted, %d held; plan +%d -%d", destination.id,
              audience.static_list_id, len(desired), len(held), len(to_add), len(to_remove))
+    if dry_run:
+        return store_plan(sandbox, keys, run_id, to_add, to_remove, len(desired))
     calls_before = client.api_calls
     added = removed = skipped = 0
 
@@ -107,19 +128,20 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
     return outcome
 
 
-def activate_destination(destination_id: str, run_id: str) -> dict[str, dict]:
+def activate_destination(destination_id: str, run_id: str, dry_run: bool = False) -> dict[str, dict]:
+    """Bring a destination in step with its segments; with dry_run, store and print the plan only."""
     cfg = load_config()
     destination = cfg.destination(destination_id)
     if destination.type == "cloud_storage":
         from b2b_cdp import cloud_storage
 
-        return cloud_storage.activate_destination(cfg, destination, run_id)
+        return cloud_storage.activate_destination(cfg, destination, run_id, dry_run)
     if destination.type == "linkedin":
         from b2b_cdp import linkedin
 
-        return linkedin.activate_destination(cfg, destination, run_id)
+        return linkedin.activate_destination(cfg, destination, run_id, dry_run)
     client = MarketoClient.from_connection(destination.conn_id)
-    return {str(aud.static_list_id): sync_static_list(cfg, destination, aud, client, run_id)
+    return {str(aud.static_list_id): sync_static_list(cfg, destination, aud, client, run_id, dry_run)
             for aud in destination.audiences}
 
 

@@ -146,7 +146,7 @@ def _chunks(rows: list[tuple], size: int) -> Iterable[list[tuple]]:
 
 
 def export_audience(cfg: CdpConfig, destination: CloudStorageDestination, audience: _Audience,
-                    run_id: str) -> dict[str, Any]:
+                    run_id: str, dry_run: bool = False) -> dict[str, Any]:
     sandbox = cfg.sandbox_of(destination)
     keys = {"destination_id": destination.id, "audience_key": audience.key}
     with warehouse.connect(sandbox) as conn:
@@ -161,6 +161,10 @@ def export_audience(cfg: CdpConfig, destination: CloudStorageDestination, audien
             **keys, "run_id": run_id, "segment_id": audience.segment_id or audience.solution_interest,
             "audience_size": len(desired), "planned_add": len(entered), "planned_remove": len(exited),
             "started_at": _utcnow()}).close()
+    if dry_run:
+        from b2b_cdp.activation import store_plan
+
+        return store_plan(sandbox, keys, run_id, entered, exited, len(desired))
 
     folder = storage_root(destination) / destination.id / audience.key
     directory = folder / f"{_stamp(evaluated_at)}__{_safe(run_id)}"
@@ -213,8 +217,10 @@ def export_audience(cfg: CdpConfig, destination: CloudStorageDestination, audien
     return finish(files, None, len(entered), len(exited))
 
 
-def activate_destination(cfg: CdpConfig, destination: CloudStorageDestination, run_id: str) -> dict[str, dict]:
-    return {audience.key: export_audience(cfg, destination, audience, run_id) for audience in _audiences(destination)}
+def activate_destination(cfg: CdpConfig, destination: CloudStorageDestination, run_id: str,
+                         dry_run: bool = False) -> dict[str, dict]:
+    return {audience.key: export_audience(cfg, destination, audience, run_id, dry_run)
+            for audience in _audiences(destination)}
 
 
 def published_exports(destination_id: str, audience_key: str) -> list[dict[str, Any]]:

@@ -145,7 +145,8 @@ def _remote_segment(cfg: CdpConfig, destination: LinkedInDestination, audience: 
 
 
 def sync_audience(cfg: CdpConfig, destination: LinkedInDestination, audience: LinkedInAudience,
-                  client: LinkedInClient, run_id: str, batch_size: int = BATCH_SIZE) -> dict[str, int]:
+                  client: LinkedInClient, run_id: str, batch_size: int = BATCH_SIZE,
+                  dry_run: bool = False) -> dict[str, int]:
     sandbox = cfg.sandbox_of(destination)
     keys = {"destination_id": destination.id, "audience_key": audience.segment}
     with warehouse.connect(sandbox) as conn:
@@ -164,6 +165,10 @@ def sync_audience(cfg: CdpConfig, destination: LinkedInDestination, audience: Li
             warehouse.run(conn, "activation/record_status", {
                 **keys, "run_id": run_id, "person_id": person_id, "action": "add", "status": "skipped",
                 "reason": NO_EMAIL}).close()
+    if dry_run:
+        from b2b_cdp.activation import store_plan
+
+        return store_plan(sandbox, keys, run_id, [p for p, _ in to_add], [p for p, _ in to_remove], len(desired))
     if len(desired) < MIN_AUDIENCE:
         log.warning("%s: audience %s has %d members with an email, under LinkedIn's minimum of %d: "
                     "campaigns will not serve to it until it grows", destination.id, audience.segment,
@@ -206,7 +211,8 @@ def sync_audience(cfg: CdpConfig, destination: LinkedInDestination, audience: Li
     return outcome
 
 
-def activate_destination(cfg: CdpConfig, destination: LinkedInDestination, run_id: str) -> dict[str, Any]:
+def activate_destination(cfg: CdpConfig, destination: LinkedInDestination, run_id: str,
+                         dry_run: bool = False) -> dict[str, Any]:
     client = LinkedInClient.from_connection(destination.conn_id)
-    return {audience.segment: sync_audience(cfg, destination, audience, client, run_id)
+    return {audience.segment: sync_audience(cfg, destination, audience, client, run_id, dry_run=dry_run)
             for audience in destination.audiences}

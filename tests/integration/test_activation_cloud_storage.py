@@ -74,6 +74,16 @@ def sync_log(sandbox, dest_id, key):
                         "AND audience_key = %s ORDER BY started_at", (dest_id, key))
 
 
+def test_a_dry_run_writes_no_file_and_stores_the_plan(sandbox, exports):
+    outcome = activation.activate_destination("files_full", "dry-1", dry_run=True)
+    assert outcome["townsend_people"] == {"dry_run": True, "audience_size": 3, "planned_add": 3,
+                                          "planned_remove": 0, "api_calls": 0}
+    assert not exports.exists() or visible_files(exports) == []
+    assert one(sandbox, "SELECT count(*) FROM activation_plan WHERE audience_key = 'townsend_people'") == [(3,)]
+    # The real run that follows still exports everyone: a dry run moves no state.
+    assert activation.activate_destination("files_full", "run-1")["townsend_people"]["rows"] == 3
+
+
 def test_full_export_split_files_and_manifest(sandbox, exports):
     outcome = activation.activate_destination("files_full", "run-1")
     assert {k: (v["audience_size"], v["files"], v["rows"]) for k, v in outcome.items()} == {

@@ -92,6 +92,18 @@ def test_segment_activation_and_exit(sandbox, bodea_fleet):
                            "WHERE m.exited_at IS NULL")
     assert members == [("p2@townsend.com",)]
 
+    # A dry run stores and prints the plan and calls nobody: the lists stay empty.
+    for dest in cfg.destinations:
+        outcome = activation.activate_destination(dest.id, "dry-1", dry_run=True)
+        assert list(outcome.values()) == [{"dry_run": True, "audience_size": 1, "planned_add": 1,
+                                           "planned_remove": 0, "api_calls": 0}]
+        assert activation.list_member_emails(dest.conn_id, dest.audiences[0].static_list_id) == []
+    plan = one(sandbox, "SELECT DISTINCT p.email, a.action FROM activation_plan a "
+                        "JOIN profile_person p USING (person_id) WHERE a.run_id = 'dry-1'")
+    assert plan == [("p2@townsend.com", "add")]
+    assert one(sandbox, "SELECT bool_and(dry_run), sum(api_calls) FROM activation_sync_log "
+                        "WHERE run_id = 'dry-1'") == [(True, 0)]
+
     for dest in cfg.destinations:
         outcome = activation.activate_destination(dest.id, "run-1")
         assert [o["added"] for o in outcome.values()] == [1]
