@@ -108,6 +108,7 @@ def test_segment_activation_and_exit(sandbox, bodea_fleet):
         outcome = activation.activate_destination(dest.id, "run-1")
         assert [o["added"] for o in outcome.values()] == [1]
         assert activation.list_member_emails(dest.conn_id, dest.audiences[0].static_list_id) == P2_LEADS[dest.id]
+    assert one(sandbox, "SELECT DISTINCT match_rate FROM activation_sync_log WHERE run_id = 'run-1'") == [(1,)]
 
     # Nothing changed: no API call at all.
     for dest in cfg.destinations:
