@@ -1,9 +1,10 @@
-"""What the benchmarks share: a scratch folder, a fresh sandbox, the JSON report."""
+"""What the benchmarks share: a scratch folder, a fresh sandbox, the machine, the JSON report."""
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import tempfile
 from pathlib import Path
 
@@ -35,3 +36,20 @@ def write_report(path: Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
+
+
+def machine(sandbox, configured: bool) -> dict:
+    """The machine and PostgreSQL settings a report's figures were measured on."""
+    from b2b_cdp import warehouse
+
+    info = {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    try:
+        with open("/proc/meminfo") as handle:
+            info["memory_gib"] = round(int(handle.readline().split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    with warehouse.connect(sandbox) as conn:
+        info["postgresql"] = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in (
+            "server_version", "shared_buffers", "work_mem", "maintenance_work_mem", "max_parallel_workers_per_gather")}
+    info["postgresql"]["warehouse"] = "configured cdp_warehouse" if configured else "embedded (pgserver)"
+    return info

@@ -36,8 +36,6 @@ import argparse
 import io
 import json
 import logging
-import os
-import platform
 import sys
 import time
 import traceback
@@ -47,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _shared import ROOT, fresh_sandbox, workspace, write_report
+from _shared import ROOT, fresh_sandbox, machine, workspace, write_report
 
 S = np.dtypes.StringDType()
 NULL = "\\N"                                   # NULL in COPY's text format
@@ -724,22 +722,6 @@ def checkpoint(path: Path, report: dict, phases: dict) -> None:
 
 def ratio(numerator, denominator):
     return round(numerator / denominator, 3) if numerator and denominator else None
-
-
-def machine(sandbox, configured: bool) -> dict:
-    from b2b_cdp import warehouse
-
-    info = {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
-    try:
-        with open("/proc/meminfo") as handle:
-            info["memory_gib"] = round(int(handle.readline().split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    with warehouse.connect(sandbox) as conn:
-        info["postgresql"] = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in (
-            "server_version", "shared_buffers", "work_mem", "maintenance_work_mem", "max_parallel_workers_per_gather")}
-    info["postgresql"]["warehouse"] = "configured cdp_warehouse" if configured else "embedded (pgserver)"
-    return info
 
 
 # ---------------------------------------------------------------------------- main

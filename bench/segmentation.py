@@ -36,7 +36,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import random
 import statistics
 import sys
@@ -48,7 +47,7 @@ from pathlib import Path
 
 import yaml
 
-from _shared import ROOT, fresh_sandbox, workspace, write_report
+from _shared import ROOT, fresh_sandbox, machine, workspace, write_report
 
 LOADED = ["profile_person", "identity_person", "identity_record_person", "profile_account", "profile_opportunity",
           "profile_person_account", "core_event"]
@@ -411,17 +410,6 @@ def checkpoint(path: Path, report: dict) -> None:
     """The report so far, so a run stopped part-way (e.g. by a time limit) still leaves its figures."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(report, complete=False), indent=2, default=str) + "\n")
-
-
-def machine(sandbox, configured: bool) -> dict:
-    from b2b_cdp import warehouse
-
-    info = {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
-    with warehouse.connect(sandbox) as conn:
-        info["postgresql"] = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in (
-            "server_version", "shared_buffers", "work_mem", "max_parallel_workers_per_gather")}
-    info["postgresql"]["warehouse"] = "configured cdp_warehouse" if configured else "embedded (pgserver)"
-    return info
 
 
 # ---------------------------------------------------------------------------- main
