@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator
@@ -199,8 +200,6 @@ def land_mdm(source_id: str, run_id: str, extracted_at: datetime) -> int:
 
 def read_web_events(lines: Iterable[str], name: str) -> Iterator[dict]:
     """JSON lines, one event each; a line that is not a JSON object lands flagged, not dropped."""
-    import json
-
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
