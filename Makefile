@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= include/scenarios/bodea.yaml
 
-.PHONY: demo test emulators validate explain explain-account explain-segment lock clean
+.PHONY: demo test test-distributed up down emulators validate explain explain-account explain-segment lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,15 @@ demo: $(STAMP)  ## the whole pipeline on SCENARIO through Airflow; writes build/
 
 test: $(STAMP)  ## the test suite (starts its own warehouse and emulators)
 	$(BIN)/python -m pytest
+
+test-distributed: $(STAMP)  ## the pipeline on CeleryExecutor (Redis at 127.0.0.1:6379, PostgreSQL metadata), two workers, one killed mid-task
+	$(BIN)/python -m pytest -m distributed tests/distributed
+
+up: $(STAMP)  ## a local Airflow (api-server, scheduler, dag-processor, triggerer) on the embedded warehouse, with the emulators
+	$(BIN)/python -m b2b_cdp.localstack up --scenario $(SCENARIO)
+
+down: $(STAMP)  ## stop what `make up` started
+	$(BIN)/python -m b2b_cdp.localstack down
 
 emulators: $(STAMP)  ## Marketo and Salesforce emulators on SCENARIO, in the foreground
 	$(BIN)/python -m emulators --scenario $(SCENARIO) --state-dir build/emulators
