@@ -285,13 +285,15 @@ def write_config(path: Path, segments: list[dict]) -> None:
 # ---------------------------------------------------------------------------- measuring
 
 class SegmentTimer:
-    """Times each segments._evaluate call (stage candidates, close exits, open entries, record)."""
+    """Times each segments._evaluate call (one segment's membership update and its record) and the
+    pass's facts staging (the one scan of the events and of the deals every segment then reads)."""
 
     def __init__(self):
         from b2b_cdp import segments
 
-        self.module, self.real = segments, segments._evaluate
+        self.module, self.real, self.real_stage = segments, segments._evaluate, segments.PassFacts.stage
         self.seconds: dict[str, float] = {}
+        self.facts_seconds = 0.0
 
     def __enter__(self):
         def timed(conn, segment, *args, **kwargs):
@@ -300,11 +302,20 @@ class SegmentTimer:
                 return self.real(conn, segment, *args, **kwargs)
             finally:
                 self.seconds[segment.id] = time.perf_counter() - began
+
+        def timed_stage(facts, *args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return self.real_stage(facts, *args, **kwargs)
+            finally:
+                self.facts_seconds += time.perf_counter() - began
         self.module._evaluate = timed
+        self.module.PassFacts.stage = timed_stage
         return self
 
     def __exit__(self, *exc):
         self.module._evaluate = self.real
+        self.module.PassFacts.stage = self.real_stage
 
 
 def batch_run(cfg, sandbox, run_id: str, kinds: dict) -> dict:
@@ -326,6 +337,7 @@ def batch_run(cfg, sandbox, run_id: str, kinds: dict) -> dict:
         by_kind[kinds.get(sid, "shipped")]["seconds"] += seconds
     slowest = sorted(timer.seconds, key=timer.seconds.get, reverse=True)[:10]
     return {"ok": True, "seconds": round(total, 2), "segments": len(results),
+            "facts_seconds": round(timer.facts_seconds, 2),
             "seconds_by_kind": {k: {"segments": v["segments"], "seconds": round(v["seconds"], 2)}
                                 for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]["seconds"])},
             "slowest": [{"segment": s, "kind": kinds.get(s, "shipped"), "seconds": round(timer.seconds[s], 2),

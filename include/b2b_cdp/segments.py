@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from b2b_cdp import warehouse
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 
 STREAMING_MAX_WINDOW_HOURS = 24
 SYMBOLS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+AGGREGATES = {"sum": "coalesce(sum(o.amount), 0)", "max": "coalesce(max(o.amount), 0)",
+              "count": "count(o.opportunity_key)"}
+FILTERED_AGGREGATES = {"sum": "coalesce(sum(o.amount) FILTER (WHERE {f}), 0)",
+                       "max": "coalesce(max(o.amount) FILTER (WHERE {f}), 0)",
+                       "count": "count(o.opportunity_key) FILTER (WHERE {f})"}
 
 
 @dataclass
@@ -47,9 +53,12 @@ class ConditionCompiler:
     """Compiles conditions of the audience language to SQL over `p` (profile_person), binding every
     value; also used for buying-group role conditions and account audiences (b2b_cdp.buying_groups)."""
 
-    def __init__(self):
+    def __init__(self, facts: "PassFacts | None" = None):
         self.params: dict[str, Any] = {}
         self.depends_on: set[str] = set()
+        # With facts, event and opportunity conditions read columns a pass computed once for all its
+        # segments; without, each is a self-contained subquery (one person's explain, role cases).
+        self.facts = facts
 
     def bind(self, value: Any) -> str:
         name = f"v{len(self.params)}"
@@ -98,10 +107,13 @@ class ConditionCompiler:
             assert cond.attribute.name in ACCOUNT_ATTRIBUTES
             return _fragment("account_attribute", column=cond.attribute.name,
                              comparison=self.comparison(cond.attribute, "").strip())
+        if self.facts is not None:
+            return _fragment("opportunity_fact", column=self.facts.opportunity_column(cond.opportunities),
+                             comparison=self.comparison(cond.opportunities, "").strip())
         return _fragment("opportunity_aggregate", **self.opportunity_parts(cond.opportunities))
 
-    def opportunity_parts(self, agg: OpportunityAggregate) -> dict[str, str]:
-        """The deal filter, aggregate and comparison of an opportunity aggregate (`o` is the deal)."""
+    def opportunity_filter(self, agg: OpportunityAggregate) -> str:
+        """Which deals an opportunity aggregate counts (`o` is the deal)."""
         filters = ["true"]
         if agg.won is not None:
             filters.append(f"o.is_won = {self.bind(agg.won)}")
@@ -109,9 +121,11 @@ class ConditionCompiler:
             filters.append(f"o.is_closed = {self.bind(agg.closed)}")
         if agg.stages:
             filters.append(f"o.stage = ANY({self.bind(list(agg.stages))})")
-        aggregate = {"sum": "coalesce(sum(o.amount), 0)", "max": "coalesce(max(o.amount), 0)",
-                     "count": "count(o.opportunity_key)"}[agg.aggregate]
-        return dict(opportunity_filter=" AND ".join(filters), aggregate=aggregate,
+        return " AND ".join(filters)
+
+    def opportunity_parts(self, agg: OpportunityAggregate) -> dict[str, str]:
+        """The deal filter, aggregate and comparison of an opportunity aggregate (`o` is the deal)."""
+        return dict(opportunity_filter=self.opportunity_filter(agg), aggregate=AGGREGATES[agg.aggregate],
                     comparison=self.comparison(agg, "").strip())
 
     def buying_group(self, cond: BuyingGroupCondition) -> str:
@@ -127,6 +141,13 @@ class ConditionCompiler:
                          group_filter=" AND ".join(filters))
 
     def event(self, cond: EventCondition) -> str:
+        if self.facts is not None:
+            column = self.facts.event_column(cond)
+            count = Comparison(op=cond.count.op, value=cond.count.value)
+            # People with no event in the window have no facts row: a count condition that zero
+            # satisfies (`lt 3`) is written as "not among those whose count fails it".
+            fragment = "event_fact_zero_qualifies" if _zero_satisfies(count) else "event_fact"
+            return _fragment(fragment, column=column, comparison=self.comparison(count, "").strip())
         filters = [self.comparison(f, f"e.{f.field}") for f in cond.where] or ["true"]
         parts = dict(event_type=self.bind(cond.type), window_hours=self.bind(cond.within.hours_total),
                      event_filter=" AND ".join(filters))
@@ -134,6 +155,63 @@ class ConditionCompiler:
             return _fragment("event_exists", **parts)
         count = Comparison(op=cond.count.op, value=cond.count.value)
         return _fragment("event_count", comparison=self.comparison(count, "").strip(), **parts)
+
+
+def _zero_satisfies(count: Comparison) -> bool:
+    return {"gte": 0 >= count.value, "gt": False, "eq": count.value == 0,
+            "lte": True, "lt": count.value > 0}[count.op]
+
+
+class PassFacts:
+    """What one evaluation pass computes once for all its segments: a count column per distinct
+    event condition (a single scan of the events of the widest window) and an aggregate column per
+    distinct opportunity aggregate (a single pass over the deals). Fifty segments then cost one scan
+    of each instead of a correlated subquery per person and segment."""
+
+    def __init__(self, as_of: datetime):
+        self.as_of = as_of
+        self.binder = ConditionCompiler()       # binds the facts' own values, apart from a segment's
+        self.event_columns: dict[str, str] = {}
+        self.event_types: set[str] = set()
+        self.max_window_hours = 0
+        self.opportunity_columns: dict[str, str] = {}
+
+    def event_column(self, cond: EventCondition) -> str:
+        key = json.dumps(cond.model_dump(exclude={"count"}, by_alias=True, exclude_none=True), sort_keys=True)
+        if key not in self.event_columns:
+            bind = self.binder.bind
+            # The window's start is bound as a value: an expression would be computed for every event.
+            filters = [f"e.event_type = {bind(cond.type)}",
+                       f"e.occurred_at > {bind(self.as_of - timedelta(hours=cond.within.hours_total))}"]
+            filters += [self.binder.comparison(f, f"e.{f.field}") for f in cond.where]
+            self.event_columns[key] = f"count(*) FILTER (WHERE {' AND '.join(filters)})"
+            self.event_types.add(cond.type)
+            self.max_window_hours = max(self.max_window_hours, cond.within.hours_total)
+        return f"e{list(self.event_columns).index(key)}"
+
+    def opportunity_column(self, agg: OpportunityAggregate) -> str:
+        key = json.dumps(agg.model_dump(exclude={"op", "value"}, exclude_none=True), sort_keys=True)
+        if key not in self.opportunity_columns:
+            self.opportunity_columns[key] = FILTERED_AGGREGATES[agg.aggregate].format(
+                f=self.binder.opportunity_filter(agg))
+        return f"o{list(self.opportunity_columns).index(key)}"
+
+    def stage(self, conn, among_stream_persons: bool = False) -> None:
+        """Create (for this transaction) the facts tables the compiled segments read."""
+        params = {**self.binder.params, "as_of": self.as_of}
+        if self.event_columns:
+            columns = ", ".join(f"{sql} AS e{i}" for i, sql in enumerate(self.event_columns.values()))
+            statement = _fragment("stage_event_facts", columns=columns, person_filter=(
+                "AND e.person_id IN (SELECT person_id FROM stream_persons)" if among_stream_persons else ""))
+            with conn.cursor() as cur:
+                cur.execute(statement, {**params, "event_types": sorted(self.event_types),
+                                        "window_start": self.as_of - timedelta(hours=self.max_window_hours)})
+                cur.execute("ANALYZE segment_event_facts")
+        if self.opportunity_columns:
+            columns = ", ".join(f"{sql} AS o{i}" for i, sql in enumerate(self.opportunity_columns.values()))
+            with conn.cursor() as cur:
+                cur.execute(_fragment("stage_account_facts", columns=columns), params)
+                cur.execute("ANALYZE segment_account_facts")
 
 
 def streaming_ineligibility(segment: Segment) -> str | None:
@@ -154,8 +232,9 @@ def definition_hash(segment: Segment) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-def compile_segment(segment: Segment) -> CompiledSegment:
-    compiler = ConditionCompiler()
+def compile_segment(segment: Segment, facts: PassFacts | None = None) -> CompiledSegment:
+    """The segment's member query; with `facts`, reading the facts tables that pass stages."""
+    compiler = ConditionCompiler(facts)
     condition = compiler.condition(segment.where)
     statement = _fragment("select_members", condition=condition)
     return CompiledSegment(segment.id, statement, compiler.params, segment.mode,
@@ -214,12 +293,10 @@ def evaluate_sandbox(cfg: CdpConfig, sandbox: Sandbox, *, as_of: datetime, run_i
     segments = [s for s in evaluation_order(cfg.segments)
                 if cfg.sandbox_of(s) == sandbox and s.mode in modes
                 and (segment_ids is None or s.id in segment_ids)]
-    results: dict[str, dict[str, int]] = {}
+    facts = PassFacts(as_of)
+    compiled = [compile_segment(segment, facts) for segment in segments]
     with warehouse.connect(sandbox) as conn:
-        warehouse.run(conn, "segments/stage_candidates").close()
-        for segment in segments:
-            results[segment.id] = _evaluate(conn, segment, as_of, run_id, "insert_candidates", "close_exited")
-    return results
+        return _evaluate_pass(conn, segments, compiled, facts, run_id, streaming=False)
 
 
 STREAM_CURSOR = {"source_id": "segmentation", "stream": "streaming"}
@@ -240,28 +317,43 @@ def evaluate_streaming(cfg: CdpConfig, sandbox: Sandbox, *, run_id: str) -> dict
         with warehouse.run(conn, "segments/stage_stream_persons", {
                 "since": since, "segment_ids": [s.id for s in segments]}) as cur:
             people = cur.rowcount
-        warehouse.run(conn, "segments/stage_candidates").close()
-        for segment in segments:
-            results[segment.id] = _evaluate(conn, segment, as_of, run_id, "insert_stream_candidates",
-                                            "close_exited_among_stream")
+        facts = PassFacts(as_of)
+        compiled = [compile_segment(segment, facts) for segment in segments]
+        results = _evaluate_pass(conn, segments, compiled, facts, run_id, streaming=True)
         warehouse.run(conn, "incremental/set_cursor", {**STREAM_CURSOR, "cursor": as_of.isoformat()}).close()
     log.info("Streaming pass at %s: %d people re-evaluated for %d segment(s)", as_of.isoformat(), people,
              len(segments))
     return results
 
 
-def _evaluate(conn, segment: Segment, as_of: datetime, run_id: str, insert: str, close: str) -> dict[str, int]:
-    """One segment: stage who qualifies, close the memberships of those who left, open the new ones."""
-    compiled = compile_segment(segment)
+STREAM_SCOPES = {"qualifying_scope": "JOIN stream_persons s ON s.person_id = q.person_id",
+                 "exit_scope": "AND m.person_id IN (SELECT person_id FROM stream_persons)"}
+BATCH_SCOPES = {"qualifying_scope": "", "exit_scope": ""}
+
+
+def _evaluate_pass(conn, segments: list[Segment], compiled: list[CompiledSegment], facts: PassFacts, run_id: str,
+                   streaming: bool) -> dict[str, dict[str, int]]:
+    """The facts staged once, then each segment in evaluation order (inputs before their readers)."""
+    began = time.perf_counter()
+    facts.stage(conn, among_stream_persons=streaming)
+    log.info("Facts for %d segment(s): %d event and %d opportunity condition(s) in %.1f s", len(segments),
+             len(facts.event_columns), len(facts.opportunity_columns), time.perf_counter() - began)
+    (excluded,), = warehouse.fetch_all(conn, "segments/excluded_profiles")
+    return {segment.id: _evaluate(conn, segment, query, facts.as_of, run_id, excluded,
+                                  STREAM_SCOPES if streaming else BATCH_SCOPES)
+            for segment, query in zip(segments, compiled)}
+
+
+def _evaluate(conn, segment: Segment, compiled: CompiledSegment, as_of: datetime, run_id: str,
+              excluded_profiles: int, scopes: dict[str, str]) -> dict[str, int]:
+    """One segment: who qualifies, the memberships of those who left closed, the new ones opened."""
     keys = {"segment_id": segment.id, "as_of": as_of}
     with conn.cursor() as cur:
-        cur.execute(_fragment(insert, members=compiled.sql), {**compiled.params, **keys})
-    with warehouse.run(conn, f"segments/{close}", keys) as cur:
-        exited = cur.rowcount
-    with warehouse.run(conn, "segments/open_entered", keys) as cur:
-        entered = cur.rowcount
-    (members,), = warehouse.fetch_all(conn, "segments/record_evaluation", {
-        **keys, "mode": segment.mode, "definition_hash": compiled.definition_hash,
-        "entered": entered, "exited": exited, "run_id": run_id})
+        cur.execute(_fragment("apply_membership", members=compiled.sql, **scopes), {**compiled.params, **keys})
+        (open_before, exited, entered), = cur.fetchall()
+    members = open_before - exited + entered
+    warehouse.run(conn, "segments/record_evaluation", {
+        **keys, "mode": segment.mode, "definition_hash": compiled.definition_hash, "members": members,
+        "entered": entered, "exited": exited, "run_id": run_id, "excluded_profiles": excluded_profiles}).close()
     log.info("Segment %s at %s: %d members (+%d, -%d)", segment.id, as_of.isoformat(), members, entered, exited)
     return {"members": members, "entered": entered, "exited": exited}

@@ -1,6 +1,0 @@
--- Members no longer qualifying leave at the evaluation time.
-UPDATE audience_membership m
-SET exited_at = %(as_of)s
-WHERE m.segment_id = %(segment_id)s AND m.exited_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM segment_candidates c
-                  WHERE c.segment_id = m.segment_id AND c.person_id = m.person_id)

@@ -1,0 +1,1 @@
+p.person_id NOT IN (SELECT f.person_id FROM segment_event_facts f WHERE NOT (f.{column} {comparison}))
