@@ -8,20 +8,22 @@ from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, marketo_pool, 
 
 def _doc(destination) -> str:
     lists = ", ".join(a.segment for a in destination.audiences) or "none"
+    accounts = ", ".join(a.solution_interest for a in getattr(destination, "account_audiences", [])) or "none"
     if destination.type == "marketo":
+        creation = (f"Members with no lead are created ({destination.lead_creation.action}; never unsubscribed "
+                    "people)." if destination.lead_creation else "No lead is created.")
         return f"""
 ### Activate to `{destination.id}` (Marketo {destination.munchkin_id})
 
 Adds the members of each segment to its static list and removes those who left, matching Marketo
-leads by email. Only the difference from what the list already holds is sent; a run with no
-change makes no API call. Lists: {", ".join(f"{a.segment} -> {a.static_list_id}" for a in destination.audiences)}.
+leads by {" then by ".join(destination.match_on)}. {creation} Only the difference from what the list
+already holds is sent; a run with no change makes no API call. Lists: {", ".join(f"{a.segment} -> {a.static_list_id}" for a in destination.audiences)}.
 """
     if destination.type == "cloud_storage":
-        accounts = ", ".join(a.solution_interest for a in destination.account_audiences) or "none"
         return f"""
 ### Activate to `{destination.id}` (files under {destination.path})
 
-Writes each audience as CSV files ({destination.export} export, split at {destination.split_rows:,}
+Writes each audience as {" and ".join(f.upper() for f in destination.formats)} files ({destination.export} export, split at {destination.split_rows:,}
 rows) with a manifest published last, so a reader never sees a partial export. Person audiences:
 {lists}; account audiences (solution interests): {accounts}.
 """
@@ -30,7 +32,7 @@ rows) with a manifest published last, so a reader never sees a partial export. P
 
 Keeps one DMP segment per audience in step with its segment: members are sent as SHA-256 hashes of
 their e-mail, only the difference from what the DMP segment holds; a run with no change makes no
-API call. Segments: {lists}.
+API call. USER segments: {lists}; COMPANY segments (solution interests): {accounts}.
 """
 
 

@@ -1,24 +1,32 @@
 """Activation to Marketo static lists: send only the difference from what the list already holds.
 
-Members are matched to Marketo leads by email. The state table records what each list holds as we
-sent it; every API batch is recorded right after its answer, so a run that dies midway resumes
-from what really happened instead of repeating or losing work.
+New members are matched to Marketo leads by email, then by ECID (a lead carrying one of the
+person's ECIDs in its `ecids` field, as landed in the lake). With `lead_creation` configured, the
+members still without a lead (never unsubscribed people) are created from the mapped attributes.
+Each email is sent in at most one Sync Leads call per run, and every run looks leads up by email
+before creating any: two upserts of one key never overlap, so Marketo's duplicate-lead hazard for
+concurrent upserts is never met, and a lead created by a run that died before recording it is
+found, not created again. The state table records what each list holds as we sent it; every API
+batch is recorded right after its answer, so a run that dies midway resumes from what really
+happened instead of repeating or losing work.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from b2b_cdp import warehouse
-from b2b_cdp.config import CdpConfig, MarketoDestination, StaticListAudience, load_config
+from b2b_cdp.config import LEAD_REQUIRED_FIELDS, CdpConfig, MarketoDestination, StaticListAudience, load_config
 from b2b_cdp.sources.marketo import MarketoClient, chunks
 
 log = logging.getLogger(__name__)
 
-NO_LEAD = "no Marketo lead has this email (people must exist in Marketo to join a list)"
+NO_LEAD = "no Marketo lead has this email or ECID (people must exist in Marketo to join a list)"
+UNSUBSCRIBED = "unsubscribed: never created as a Marketo lead"
+SAME_EMAIL = "another member with this email is created in this run: one upsert per email per run"
 
 
 def _payload_hash(email: str, lead_id: str) -> str:
@@ -59,6 +67,100 @@ def store_plan(sandbox, keys: dict, run_id: str, to_add: list[str], to_remove: l
             "planned_remove": len(to_remove), "api_calls": 0}
 
 
+def record_outcomes(sandbox, keys: dict, run_id: str, statements: list[tuple[str, dict]]) -> None:
+    """Record a batch's outcomes in one transaction, each statement file sent once for all its rows
+    (executemany, pipelined): a batch of 300 leads is a few round trips, not 600."""
+    rows_by_statement: dict[str, list[dict]] = {}
+    for name, params in statements:
+        rows_by_statement.setdefault(name, []).append({**keys, "run_id": run_id, **params})
+    if not rows_by_statement:
+        return
+    with warehouse.connect(sandbox) as conn, conn.cursor() as cur:
+        for name, rows in rows_by_statement.items():
+            cur.executemany(warehouse.sql_file(name), rows)
+
+
+def match_by_ecid(sandbox, munchkin_id: str, person_ids: list[str]) -> dict[str, int]:
+    """person id -> lead id of the instance carrying one of the person's ECIDs (from the lake)."""
+    if not person_ids:
+        return {}
+    with warehouse.connect(sandbox) as conn:
+        if "ecids" not in warehouse.raw_columns(conn, "raw_marketo_leads"):
+            return {}            # no lead of any instance has carried an ECID yet
+        return dict(warehouse.fetch_all(conn, "activation/marketo_leads_by_ecid",
+                                        {"person_ids": person_ids, "instance": munchkin_id}))
+
+
+def _lead_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+def lead_records(destination: MarketoDestination, profiles: list[dict]) -> tuple[dict[str, dict], dict[str, str]]:
+    """person id -> the new lead's fields (mapped attributes), and person id -> why none is created.
+    Unsubscribed people are never created; one record per email (the first member holding it)."""
+    records: dict[str, dict] = {}
+    refused: dict[str, str] = {}
+    emails: set[str] = set()
+    for profile in profiles:
+        person_id = profile["person_id"]
+        fields = {m.target: _lead_value(profile[m.source]) for m in destination.mapping
+                  if profile[m.source] not in (None, "")}
+        missing = [f for f in LEAD_REQUIRED_FIELDS if not str(fields.get(f) or "").strip()]
+        if profile["unsubscribed"]:
+            refused[person_id] = UNSUBSCRIBED
+        elif missing:
+            refused[person_id] = f"cannot create a Marketo lead without {', '.join(missing)}"
+        elif fields["email"].strip().lower() in emails:
+            refused[person_id] = SAME_EMAIL
+        else:
+            emails.add(fields["email"].strip().lower())
+            records[person_id] = fields
+    return records, refused
+
+
+def create_leads(client: MarketoClient, destination: MarketoDestination,
+                 records: dict[str, dict]) -> tuple[dict[str, int], dict[str, str]]:
+    """Sync Leads (the configured action, lookupField email), 300 per call, each email once:
+    person id -> new (or, with createOrUpdate, updated) lead id, and person id -> why not."""
+    created: dict[str, int] = {}
+    refused: dict[str, str] = {}
+    for batch in chunks(sorted(records)):
+        body = client.call("POST", "/rest/v1/leads.json", json={
+            "action": destination.lead_creation.action, "lookupField": "email",
+            "input": [records[p] for p in batch]})
+        for person_id, result in zip(batch, body.get("result", [])):
+            if result.get("status") in ("created", "updated") and result.get("id") is not None:
+                created[person_id] = int(result["id"])
+            else:
+                refused[person_id] = "; ".join(f"{r.get('code')} {r.get('message')}"
+                                               for r in result.get("reasons", [])) or str(result.get("status"))
+    return created, refused
+
+
+def find_or_create_leads(sandbox, destination: MarketoDestination, client: MarketoClient,
+                         emails: dict[str, str | None]) -> tuple[dict[str, int], dict[str, str], dict[str, int]]:
+    """New members (person id -> email) -> their lead ids, the reasons of those left without one,
+    and the leads created for them."""
+    leads: dict[str, int] = {}
+    if "email" in destination.match_on:
+        by_email = match_leads(client, sorted({e.strip().lower() for e in emails.values() if e and e.strip()}))
+        leads = {p: by_email[e.strip().lower()] for p, e in emails.items() if e and e.strip().lower() in by_email}
+    if "ecid" in destination.match_on:
+        leads |= match_by_ecid(sandbox, destination.munchkin_id, sorted(set(emails) - set(leads)))
+    unmatched = sorted(set(emails) - set(leads))
+    if destination.lead_creation is None or not unmatched:
+        return leads, {p: NO_LEAD for p in unmatched}, {}
+    with warehouse.connect(sandbox) as conn:
+        cursor = warehouse.run(conn, "activation/marketo_member_profiles", {"person_ids": unmatched})
+        names = [c.name for c in cursor.description]
+        profiles = [dict(zip(names, row)) for row in cursor.fetchall()]
+    records, refused = lead_records(destination, profiles)
+    created, failed = create_leads(client, destination, records)
+    log.info("%s: created %d Marketo leads (%s); %d not created", destination.id, len(created),
+             destination.lead_creation.action, len(refused) + len(failed))
+    return leads | created, {p: NO_LEAD for p in unmatched if p not in created} | refused | failed, created
+
+
 def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: StaticListAudience,
                      client: MarketoClient, run_id: str, dry_run: bool = False) -> dict[str, int]:
     sandbox = cfg.sandbox_of(destination)
@@ -80,19 +182,19 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
     added = removed = skipped = 0
 
     def record(statements: list[tuple[str, dict]]) -> None:
-        with warehouse.connect(sandbox) as conn:
-            for name, params in statements:
-                warehouse.run(conn, name, {**keys, "run_id": run_id, **params}).close()
+        record_outcomes(sandbox, keys, run_id, statements)
 
     if to_add:
-        leads = match_leads(client, [desired[p] for p in to_add if desired[p]])
-        unmatched = [p for p in to_add if (desired[p] or "").lower() not in leads]
+        leads, reasons, created = find_or_create_leads(sandbox, destination, client, {p: desired[p] for p in to_add})
         record([("activation/record_status", {"person_id": p, "action": "add", "status": "skipped",
-                                              "reason": NO_LEAD}) for p in unmatched])
-        skipped += len(unmatched)
-        matched = [p for p in to_add if (desired[p] or "").lower() in leads]
+                                              "reason": reason}) for p, reason in sorted(reasons.items())]
+               + [("activation/record_status", {"person_id": p, "action": "create", "status": "created",
+                                                "reason": f"lead {lead_id}"})
+                  for p, lead_id in sorted(created.items())])
+        skipped += len(reasons)
+        matched = [p for p in to_add if p in leads]
         for batch in chunks(matched):
-            ids = [leads[desired[p].lower()] for p in batch]
+            ids = [leads[p] for p in batch]
             results = client.change_list(audience.static_list_id, ids)
             statements = []
             for person_id, lead_id, result in zip(batch, ids, results):
@@ -100,7 +202,7 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
                     added += 1
                     statements.append(("activation/record_added", {
                         "person_id": person_id, "member_key": str(lead_id), "synced_at": _utcnow(),
-                        "payload_hash": _payload_hash(desired[person_id], str(lead_id))}))
+                        "payload_hash": _payload_hash(desired[person_id] or "", str(lead_id))}))
                     statements.append(("activation/record_status", {
                         "person_id": person_id, "action": "add", "status": "added", "reason": None}))
                 else:

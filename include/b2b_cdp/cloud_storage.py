@@ -1,17 +1,21 @@
-"""Activation to cloud storage: audiences written as CSV files through Airflow's ObjectStoragePath.
+"""Activation to cloud storage: audiences written as CSV and/or Parquet files through Airflow's
+ObjectStoragePath (a local folder, s3://, gs://, ...).
 
 Layout, per destination and audience (a segment, or `accounts__<solution interest>`):
 
-    <path>/<destination>/<audience>/<evaluation>__<run>/part-00000.csv ... manifest.json
+    <path>/<destination>/<audience>/<evaluation>__<run>/part-00000.csv [part-00000.parquet] ... manifest.json
 
 Every file is written under a hidden temporary name and renamed when complete, and the manifest is
 written (the same way) last: a reader that takes only directories holding `manifest.json` never sees
-a partial export. A run that dies midway leaves a directory with no manifest; the next run of the
-audience removes it and exports again (the state below was not advanced).
+a partial export. On an object store the rename is a server-side copy of the finished temporary
+object: an object appears under its final key only once the copy is complete (S3 never shows a
+partly written object), so the rule holds there too. A run that dies midway leaves a directory with
+no manifest; the next run of the audience removes it and exports again (the state below was not
+advanced).
 
 `export: full` writes every current member each run; `export: incremental` writes only who entered
-and who exited since the previous export (column `change`), and nothing at all when nobody did.
-What the last export delivered is kept in activation_state, replaced once its manifest is published;
+and who exited since the previous export (column `change`), and nothing at all when nobody did. What
+the last export delivered is kept in activation_state, replaced once its manifest is published;
 every run writes a row in activation_sync_log (files, rows, location, or why nothing was written).
 """
 
@@ -25,7 +29,8 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from decimal import Decimal
+from typing import Any, Callable, Iterable
 
 from b2b_cdp import warehouse
 from b2b_cdp.config import CdpConfig, CloudStorageDestination, load_config
@@ -36,6 +41,8 @@ MANIFEST = "manifest.json"
 PERSON_COLUMNS = ["person_id", "email", "first_name", "last_name"]
 ACCOUNT_COLUMNS = ["account_id", "mdm_id", "name", "website", "buying_group_complete",
                    "buying_group_completeness"]
+# Parquet column types (every other column is a string).
+PARQUET_TYPES = {"buying_group_complete": "bool_", "buying_group_completeness": "float64"}
 NO_CHANGE = "no change since the previous export: nothing written"
 FLUSH_ROWS = 10_000
 
@@ -50,6 +57,12 @@ def _stamp(moment: datetime | None) -> str:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "run"
+
+
+def _location(directory) -> str:
+    """The export's URL as readers know it (ObjectStoragePath writes the connection id in as
+    `s3://<conn id>@bucket/...`)."""
+    return re.sub(r"^([a-z0-9+.-]+://)[^/@]*@", r"\1", str(directory))
 
 
 def _row_hash(row: tuple) -> str:
@@ -92,31 +105,93 @@ def _read_audience(conn, audience: _Audience) -> tuple[dict[str, tuple], datetim
     return {row[0]: tuple(row) for row in rows}, evaluated_at
 
 
-def _write_part(directory, name: str, header: list[str], rows: Iterable[tuple]) -> dict[str, Any]:
-    """One CSV file, written under a hidden temporary name and renamed once complete."""
-    temporary, final = directory / f".{name}.tmp", directory / name
-    digest, size, count = hashlib.sha256(), 0, 0
+class _HashingSink:
+    """A write-only file that passes bytes on and keeps their count and SHA-256 (for the manifest)."""
+
+    def __init__(self, out):
+        self._out, self.digest, self.size, self.closed = out, hashlib.sha256(), 0, False
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self.digest.update(data)
+        self.size += len(data)
+        self._out.write(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _csv_body(sink: _HashingSink, header: list[str], rows: Iterable[tuple]) -> int:
+    count = 0
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    with temporary.open("wb") as out:
+
+    def flush() -> None:
+        sink.write(buffer.getvalue().encode("utf-8"))
+        buffer.seek(0)
+        buffer.truncate()
+
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+        count += 1
+        if count % FLUSH_ROWS == 0:
+            flush()
+    flush()
+    return count
+
+
+def _parquet_value(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _parquet_body(sink: _HashingSink, header: list[str], rows: Iterable[tuple]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(name, getattr(pa, PARQUET_TYPES.get(name, "string"))()) for name in header])
+    count = 0
+    with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema) as writer:
+        batch: list[tuple] = []
+
         def flush() -> None:
-            nonlocal size
-            data = buffer.getvalue().encode("utf-8")
-            digest.update(data)
-            out.write(data)
-            size += len(data)
-            buffer.seek(0)
-            buffer.truncate()
+            columns = list(zip(*batch)) if batch else [[] for _ in header]
+            writer.write_table(pa.Table.from_arrays(
+                [pa.array([_parquet_value(v) for v in column], type=field.type)
+                 for column, field in zip(columns, schema)], schema=schema))
+            batch.clear()
 
         for row in rows:
-            writer.writerow(["" if v is None else v for v in row])
+            batch.append(row)
             count += 1
-            if count % FLUSH_ROWS == 0:
+            if len(batch) == FLUSH_ROWS:
                 flush()
-        flush()
+        if batch or count == 0:
+            flush()
+    return count
+
+
+WRITERS: dict[str, Callable[[_HashingSink, list[str], Iterable[tuple]], int]] = {
+    "csv": _csv_body, "parquet": _parquet_body}
+
+
+def _write_part(directory, name: str, header: list[str], rows: Iterable[tuple],
+                file_format: str = "csv") -> dict[str, Any]:
+    """One file, written under a hidden temporary name and renamed once complete."""
+    temporary, final = directory / f".{name}.tmp", directory / name
+    with temporary.open("wb") as out:
+        sink = _HashingSink(out)
+        count = WRITERS[file_format](sink, header, rows)
     temporary.rename(final)
-    return {"name": name, "rows": count, "bytes": size, "sha256": digest.hexdigest()}
+    return {"name": name, "format": file_format, "rows": count, "bytes": sink.size,
+            "sha256": sink.digest.hexdigest()}
 
 
 def _publish_manifest(directory, manifest: dict[str, Any]) -> None:
@@ -171,14 +246,15 @@ def export_audience(cfg: CdpConfig, destination: CloudStorageDestination, audien
     _remove_unfinished(folder, directory)
 
     def finish(files: list[dict], note: str | None, added: int, removed: int) -> dict[str, Any]:
-        rows_written = sum(f["rows"] for f in files)
+        # Rows of the export (each format holds the same rows).
+        rows_written = sum(f["rows"] for f in files if f["format"] == destination.formats[0])
         with warehouse.connect(sandbox) as conn:
             warehouse.run(conn, "activation/finish_export", {
                 **keys, "run_id": run_id, "added": added, "removed": removed, "files": len(files),
-                "rows_written": rows_written, "location": str(directory) if files else None, "note": note,
+                "rows_written": rows_written, "location": _location(directory) if files else None, "note": note,
                 "finished_at": _utcnow()}).close()
         outcome = {"audience_size": len(desired), "entered": len(entered), "exited": len(exited),
-                   "files": len(files), "rows": rows_written, "location": str(directory) if files else None}
+                   "files": len(files), "rows": rows_written, "location": _location(directory) if files else None}
         log.info("%s %s: %s%s", destination.id, audience.key, outcome, f" ({note})" if note else "")
         return outcome
 
@@ -194,14 +270,15 @@ def export_audience(cfg: CdpConfig, destination: CloudStorageDestination, audien
         header = audience.columns
         rows = [desired[k] for k in sorted(desired)]
     directory.mkdir(parents=True, exist_ok=True)
-    files = [_write_part(directory, f"part-{n:05d}.csv", header, chunk)
-             for n, chunk in enumerate(_chunks(rows, destination.split_rows) if rows else [[]])]
+    files = [_write_part(directory, f"part-{n:05d}.{file_format}", header, chunk, file_format)
+             for n, chunk in enumerate(_chunks(rows, destination.split_rows) if rows else [[]])
+             for file_format in destination.formats]
     manifest = {
         "destination": destination.id, "audience": audience.key, "kind": audience.kind,
         "segment": audience.segment_id, "solution_interest": audience.solution_interest,
         "export": destination.export, "evaluated_at": evaluated_at.isoformat() if evaluated_at else None,
         "exported_at": _utcnow().isoformat(), "run_id": run_id, "columns": header,
-        "rows": sum(f["rows"] for f in files), "audience_size": len(desired),
+        "formats": list(destination.formats), "rows": len(rows), "audience_size": len(desired),
         "entered": len(entered), "exited": len(exited), "files": files,
     }
     _publish_manifest(directory, manifest)

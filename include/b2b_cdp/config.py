@@ -386,6 +386,17 @@ class StaticListAudience(_Model):
     static_list_id: int = Field(gt=0)
 
 
+MAX_LEAD_ATTRIBUTES = 50                                  # mapped attributes a new lead may carry
+LEAD_REQUIRED_FIELDS = ("firstName", "lastName", "email")  # Marketo fields every new lead needs
+
+
+class LeadCreation(_Model):
+    """Members with no Marketo lead (by email or ECID) become leads, from the mapped attributes.
+    Never for unsubscribed people. lookupField is always email, 300 leads per call."""
+
+    action: Literal["createOnly", "createOrUpdate"]
+
+
 class MarketoDestination(_Model):
     id: str = Field(pattern=NAME)
     type: Literal["marketo"]
@@ -395,6 +406,30 @@ class MarketoDestination(_Model):
     sandbox: str
     audiences: list[StaticListAudience] = Field(min_length=1)
     mapping: list[AttributeMapping] = Field(default_factory=list)
+    # How members find their lead: by email, then by an ECID the lead carries (its `ecids` field).
+    match_on: list[Literal["email", "ecid"]] = Field(default_factory=lambda: ["email", "ecid"], min_length=1)
+    lead_creation: LeadCreation | None = None       # off unless configured
+
+    @model_validator(mode="after")
+    def _lead_creation_is_possible(self) -> "MarketoDestination":
+        if self.lead_creation is None:
+            return self
+        if len(self.mapping) > MAX_LEAD_ATTRIBUTES:
+            raise ValueError(f"lead_creation: mapping has {len(self.mapping)} attributes; a new Marketo lead takes "
+                             f"at most {MAX_LEAD_ATTRIBUTES}: remove mappings or drop lead_creation")
+        for i, entry in enumerate(self.mapping):
+            kind = PERSON_ATTRIBUTES[entry.source]
+            if kind in ("array", "map"):
+                raise ValueError(f"lead_creation: mapping[{i}] ({entry.source} -> {entry.target}) is {kind} typed; "
+                                 "a Marketo lead takes scalar attributes only: map a scalar attribute instead")
+        targets = [m.target for m in self.mapping]
+        if duplicated := sorted({t for t in targets if targets.count(t) > 1}):
+            raise ValueError(f"lead_creation: mapping sets {', '.join(duplicated)} more than once")
+        if missing := [f for f in LEAD_REQUIRED_FIELDS if f not in targets]:
+            raise ValueError(f"lead_creation: Marketo needs {', '.join(LEAD_REQUIRED_FIELDS)} to create a lead; "
+                             f"mapping has no target {', '.join(missing)} (e.g. add "
+                             "{source: first_name, target: firstName} to mapping)")
+        return self
 
 
 class SegmentAudience(_Model):
@@ -420,7 +455,7 @@ class CloudStorageDestination(_Model):
     audiences: list[SegmentAudience] = Field(default_factory=list)
     account_audiences: list[InterestAccountAudience] = Field(default_factory=list)
     export: Literal["full", "incremental"] = "full"
-    formats: list[Literal["csv"]] = Field(default_factory=lambda: ["csv"], min_length=1)
+    formats: list[Literal["csv", "parquet"]] = Field(default_factory=lambda: ["csv"], min_length=1)
     split_rows: int = Field(default=5_000_000, ge=1)
     mapping: list[AttributeMapping] = Field(default_factory=list)
 
@@ -428,6 +463,8 @@ class CloudStorageDestination(_Model):
     def _something_to_export(self) -> "CloudStorageDestination":
         if not self.audiences and not self.account_audiences:
             raise ValueError("a cloud storage destination needs audiences or account_audiences")
+        if len(set(self.formats)) != len(self.formats):
+            raise ValueError(f"formats: each format at most once, got {self.formats}")
         return self
 
 
@@ -436,9 +473,16 @@ class LinkedInAudience(_Model):
     name: str = ""                  # the DMP segment's name (default: the segment id)
 
 
+class LinkedInAccountAudience(InterestAccountAudience):
+    """A solution interest's account audience, sent as a COMPANY DMP segment."""
+
+    name: str = ""                  # the DMP segment's name (default: "<solution interest> accounts")
+
+
 class LinkedInDestination(_Model):
-    """LinkedIn Matched Audiences: one USER DMP segment per audience in an ad account. The Airflow
-    connection holds the API base URL (host) and the OAuth access token (password)."""
+    """LinkedIn Matched Audiences in an ad account: a USER DMP segment per person audience, a COMPANY
+    DMP segment per account audience. The Airflow connection holds the API base URL (host) and the
+    OAuth access token (password)."""
 
     id: str = Field(pattern=NAME)
     type: Literal["linkedin"]
@@ -446,8 +490,15 @@ class LinkedInDestination(_Model):
     ad_account_id: int = Field(gt=0)
     platform_instance: str
     sandbox: str
-    audiences: list[LinkedInAudience] = Field(min_length=1)
+    audiences: list[LinkedInAudience] = Field(default_factory=list)
+    account_audiences: list[LinkedInAccountAudience] = Field(default_factory=list)
     mapping: list[AttributeMapping] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_send(self) -> "LinkedInDestination":
+        if not self.audiences and not self.account_audiences:
+            raise ValueError("a LinkedIn destination needs audiences or account_audiences")
+        return self
 
 
 Destination = Annotated[Union[MarketoDestination, CloudStorageDestination, LinkedInDestination],

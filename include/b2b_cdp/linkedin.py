@@ -1,26 +1,33 @@
-"""Activation to LinkedIn Matched Audiences: one USER DMP segment per audience, kept in step by diff.
+"""Activation to LinkedIn Matched Audiences: one DMP segment per audience, kept in step by diff.
 
-Members go as SHA-256 (lower-case hex) of the trimmed, lower-cased email. The DMP segment is created
-on first use (its id comes back in the `x-restli-id` header) and recorded at once in
+Person audiences (segments) become USER segments: members go as SHA-256 (lower-case hex) of the
+trimmed, lower-cased email. Account audiences (a solution interest's accounts) become COMPANY
+segments: each account goes as its name, its website's bare domain and, when known
+(activation_organization_urn), its LinkedIn organization URN. The DMP segment is created on first
+use (its id comes back in the `x-restli-id` header) and recorded at once in
 activation_remote_audience; right after creation LinkedIn answers 404 "Could not find DMP segment"
 for a few seconds, which the client waits out. Users are added and removed with BATCH_CREATE calls
-whose answer carries one status per element: each element's outcome is recorded right after the
-call (activation_state, activation_record_status), so a run that dies midway resumes from what
-really happened. A run with no change makes no API call. 429s are retried after Retry-After through
-the shared HTTP policy.
+(companies: the same on `/companies`) whose answer carries one status per element: each element's
+outcome is recorded right after the call (activation_state, activation_record_status), so a run that
+dies midway resumes from what really happened. A run with no change makes no API call. 429s are
+retried after Retry-After through the shared HTTP policy.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import requests
 
 from b2b_cdp import warehouse
-from b2b_cdp.config import CdpConfig, LinkedInAudience, LinkedInDestination
+from b2b_cdp.activation import record_outcomes, store_plan
+from b2b_cdp.config import CdpConfig, LinkedInDestination
 from b2b_cdp.connections import ApiCredentials, api_credentials
 from b2b_cdp.http import HttpPolicy, RetryableError
 
@@ -32,6 +39,9 @@ MIN_AUDIENCE = 300                # LinkedIn serves no campaign to a smaller aud
 SEGMENT_READY_WAIT = 5.0          # seconds to wait when a new segment is not found yet
 SOURCE_PLATFORM = "b2b_cdp"
 NO_EMAIL = "no email: LinkedIn matches users by hashed email"
+NO_COMPANY_KEY = "no name, website or organization URN: LinkedIn cannot match the company"
+COMPANY_FIELDS = ("companyName", "companyWebsiteDomain", "organizationUrn")
+COMPANY_NAME_MAX = 100          # characters LinkedIn reads of a company name (longer ones are cut)
 
 
 class LinkedInError(RuntimeError):
@@ -42,6 +52,23 @@ class LinkedInError(RuntimeError):
 
 def hash_email(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def website_domain(website: str | None) -> str | None:
+    """A website as LinkedIn's companyWebsiteDomain wants it: the bare host, lower-cased, without
+    scheme, `www.`, port or path ("https://www.Townsend.com/about" -> "townsend.com")."""
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", (website or "").strip().lower())
+    host = re.split(r"[/?#:]", host, maxsplit=1)[0].removeprefix("www.").strip(".")
+    return host or None
+
+
+def company_member(name: str | None, website: str | None, organization_urn: str | None) -> str | None:
+    """The company element's identifying fields, as canonical JSON (what activation_state holds, so
+    a later REMOVE sends exactly what was added); None when nothing identifies the company."""
+    fields = {"companyName": (name or "").strip()[:COMPANY_NAME_MAX] or None,
+              "companyWebsiteDomain": website_domain(website), "organizationUrn": organization_urn or None}
+    fields = {k: v for k, v in fields.items() if v}
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")) if fields else None
 
 
 def _utcnow() -> datetime:
@@ -78,7 +105,8 @@ class LinkedInClient:
         return {"Authorization": f"Bearer {self._creds.client_secret}", "LinkedIn-Version": self.version,
                 "X-Restli-Protocol-Version": "2.0.0", **more}
 
-    def create_segment(self, name: str, ad_account_id: int, source_segment_id: str) -> str:
+    def create_segment(self, name: str, ad_account_id: int, source_segment_id: str,
+                       segment_type: str = "USER") -> str:
         def check(response: requests.Response) -> str:
             if response.status_code != 201 or not response.headers.get("x-restli-id"):
                 raise LinkedInError(response.status_code, _message(response), "/rest/dmpSegments")
@@ -86,7 +114,7 @@ class LinkedInClient:
 
         return self.policy.request("POST", f"{self.base}/dmpSegments", check=check, headers=self._headers(), json={
             "name": name, "account": f"urn:li:sponsoredAccount:{ad_account_id}", "accessPolicy": "PRIVATE",
-            "type": "USER", "sourcePlatform": SOURCE_PLATFORM, "sourceSegmentId": source_segment_id,
+            "type": segment_type, "sourcePlatform": SOURCE_PLATFORM, "sourceSegmentId": source_segment_id,
             "destinations": [{"destination": "LINKEDIN"}]})
 
     def find_segment(self, ad_account_id: int, source_segment_id: str) -> str | None:
@@ -100,9 +128,11 @@ class LinkedInClient:
             "sourceSegmentId": source_segment_id, "sourcePlatform": SOURCE_PLATFORM})
         return str(found[0]["id"]) if found else None
 
-    def change_users(self, segment_id: str, elements: list[tuple[str, str]]) -> list[dict]:
-        """(ADD|REMOVE, sha256) pairs -> one status entry per element, in order."""
-        path = f"/rest/dmpSegments/{segment_id}/users"
+    def change_members(self, segment_id: str, segment_type: str, elements: list[tuple[str, str]]) -> list[dict]:
+        """(ADD|REMOVE, member) pairs -> one status entry per element, in order. A USER member is a
+        SHA-256 email hash, a COMPANY member the canonical JSON of its identifying fields."""
+        resource = "users" if segment_type == "USER" else "companies"
+        path = f"/rest/dmpSegments/{segment_id}/{resource}"
 
         def check(response: requests.Response) -> list[dict]:
             if response.status_code == 404:
@@ -115,104 +145,132 @@ class LinkedInClient:
                 raise LinkedInError(200, f"{len(results)} statuses for {len(elements)} elements", path)
             return results
 
+        def element(action: str, member: str) -> dict:
+            if segment_type == "USER":
+                return {"action": action, "userIds": [{"idType": "SHA256_EMAIL", "idValue": member}]}
+            return {"action": action, **json.loads(member)}
+
         return self.policy.request(
-            "POST", f"{self.base}/dmpSegments/{segment_id}/users", check=check,
+            "POST", f"{self.base}/dmpSegments/{segment_id}/{resource}", check=check,
             headers=self._headers(**{"X-RestLi-Method": "BATCH_CREATE"}),
-            json={"elements": [{"action": action, "userIds": [{"idType": "SHA256_EMAIL", "idValue": value}]}
-                               for action, value in elements]})
+            json={"elements": [element(action, member) for action, member in elements]})
 
 
-def _remote_segment(cfg: CdpConfig, destination: LinkedInDestination, audience: LinkedInAudience,
+@dataclass(frozen=True)
+class _Audience:
+    key: str                      # activation_state.audience_key: the segment, or accounts__<interest>
+    segment_type: str             # USER | COMPANY
+    name: str                     # the DMP segment's name
+    segment_id: str | None
+    solution_interest: str | None
+
+
+def _audiences(destination: LinkedInDestination) -> list[_Audience]:
+    return ([_Audience(a.segment, "USER", a.name or a.segment, a.segment, None) for a in destination.audiences]
+            + [_Audience(f"accounts__{a.solution_interest}", "COMPANY", a.name or f"{a.solution_interest} accounts",
+                         None, a.solution_interest) for a in destination.account_audiences])
+
+
+def _members(conn, audience: _Audience) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """member id (person or account) -> what LinkedIn matches on, and the members skipped, with why."""
+    if audience.segment_type == "USER":
+        rows = warehouse.fetch_all(conn, "segments/current_member_emails", {"segment_id": audience.segment_id})
+        desired = {person_id: hash_email(email) for person_id, email in rows if email and email.strip()}
+        return desired, [(person_id, NO_EMAIL) for person_id, _ in rows if person_id not in desired]
+    rows = warehouse.fetch_all(conn, "activation/linkedin_company_rows",
+                               {"solution_interest": audience.solution_interest})
+    desired = {account_id: member for account_id, name, website, urn in rows
+               if (member := company_member(name, website, urn))}
+    return desired, [(account_id, NO_COMPANY_KEY) for account_id, *_ in rows if account_id not in desired]
+
+
+def _remote_segment(cfg: CdpConfig, destination: LinkedInDestination, audience: _Audience,
                     client: LinkedInClient) -> str:
     """The DMP segment of this audience: recorded, found (created by a run that died before
     recording it), or created now and recorded at once."""
     sandbox = cfg.sandbox_of(destination)
-    keys = {"destination_id": destination.id, "audience_key": audience.segment}
+    keys = {"destination_id": destination.id, "audience_key": audience.key}
     with warehouse.connect(sandbox) as conn:
         rows = warehouse.fetch_all(conn, "activation/remote_audience", keys)
     if rows:
         return rows[0][0]
-    source_segment_id = f"{destination.id}.{audience.segment}"
+    source_segment_id = f"{destination.id}.{audience.key}"
     remote_id = client.find_segment(destination.ad_account_id, source_segment_id)
     if remote_id is None:
-        remote_id = client.create_segment(audience.name or audience.segment, destination.ad_account_id,
-                                          source_segment_id)
-        log.info("%s: created DMP segment %s for %s", destination.id, remote_id, audience.segment)
+        remote_id = client.create_segment(audience.name, destination.ad_account_id, source_segment_id,
+                                          audience.segment_type)
+        log.info("%s: created %s DMP segment %s for %s", destination.id, audience.segment_type, remote_id,
+                 audience.key)
     with warehouse.connect(sandbox) as conn:
         warehouse.run(conn, "activation/record_remote_audience", {
             **keys, "remote_id": remote_id, "created_at": _utcnow()}).close()
     return remote_id
 
 
-def sync_audience(cfg: CdpConfig, destination: LinkedInDestination, audience: LinkedInAudience,
+def sync_audience(cfg: CdpConfig, destination: LinkedInDestination, audience: _Audience,
                   client: LinkedInClient, run_id: str, batch_size: int = BATCH_SIZE,
                   dry_run: bool = False) -> dict[str, int]:
     sandbox = cfg.sandbox_of(destination)
-    keys = {"destination_id": destination.id, "audience_key": audience.segment}
+    keys = {"destination_id": destination.id, "audience_key": audience.key}
     with warehouse.connect(sandbox) as conn:
-        members = warehouse.fetch_all(conn, "segments/current_member_emails", {"segment_id": audience.segment})
+        desired, unusable = _members(conn, audience)
         held = dict(warehouse.fetch_all(conn, "activation/held_members", keys))
-    desired = {person_id: hash_email(email) for person_id, email in members if email and email.strip()}
-    no_email = [person_id for person_id, email in members if not (email and email.strip())]
-    # A changed email is the old hash out and the new one in.
+    # A changed email (or company name, website, URN) is the old member out and the new one in.
     to_remove = [(p, held[p]) for p in sorted(held) if desired.get(p) != held[p]]
     to_add = [(p, desired[p]) for p in sorted(desired) if held.get(p) != desired[p]]
     with warehouse.connect(sandbox) as conn:
         warehouse.run(conn, "activation/start_sync", {
-            **keys, "run_id": run_id, "segment_id": audience.segment, "audience_size": len(desired),
-            "planned_add": len(to_add), "planned_remove": len(to_remove), "started_at": _utcnow()}).close()
-        for person_id in no_email:
-            warehouse.run(conn, "activation/record_status", {
-                **keys, "run_id": run_id, "person_id": person_id, "action": "add", "status": "skipped",
-                "reason": NO_EMAIL}).close()
+            **keys, "run_id": run_id, "segment_id": audience.segment_id or audience.solution_interest,
+            "audience_size": len(desired), "planned_add": len(to_add), "planned_remove": len(to_remove),
+            "started_at": _utcnow()}).close()
+    record_outcomes(sandbox, keys, run_id, [("activation/record_status", {
+        "person_id": member_id, "action": "add", "status": "skipped", "reason": reason})
+        for member_id, reason in unusable])
     if dry_run:
-        from b2b_cdp.activation import store_plan
-
         return store_plan(sandbox, keys, run_id, [p for p, _ in to_add], [p for p, _ in to_remove], len(desired))
     if len(desired) < MIN_AUDIENCE:
-        log.warning("%s: audience %s has %d members with an email, under LinkedIn's minimum of %d: "
-                    "campaigns will not serve to it until it grows", destination.id, audience.segment,
-                    len(desired), MIN_AUDIENCE)
+        log.warning("%s: %s audience %s has %d members LinkedIn can match, under LinkedIn's minimum of %d: "
+                    "campaigns will not serve to it until it grows", destination.id, audience.segment_type,
+                    audience.key, len(desired), MIN_AUDIENCE)
     calls_before = client.api_calls
     added = removed = skipped = 0
     if to_add or to_remove:
         remote_id = _remote_segment(cfg, destination, audience, client)
-        work = [("REMOVE", p, h) for p, h in to_remove] + [("ADD", p, h) for p, h in to_add]
+        work = [("REMOVE", p, m) for p, m in to_remove] + [("ADD", p, m) for p, m in to_add]
         for start in range(0, len(work), batch_size):
             batch = work[start:start + batch_size]
-            results = client.change_users(remote_id, [(action, value) for action, _, value in batch])
+            results = client.change_members(remote_id, audience.segment_type,
+                                            [(action, member) for action, _, member in batch])
             statements: list[tuple[str, dict]] = []
-            for (action, person_id, value), result in zip(batch, results):
+            for (action, member_id, member), result in zip(batch, results):
                 ok = result.get("status") in (200, 201)
                 verb = "add" if action == "ADD" else "remove"
                 if ok and action == "ADD":
                     added += 1
                     statements.append(("activation/record_added", {
-                        "person_id": person_id, "member_key": value, "payload_hash": value[:16],
-                        "synced_at": _utcnow()}))
+                        "person_id": member_id, "member_key": member,
+                        "payload_hash": hashlib.sha256(member.encode()).hexdigest()[:16], "synced_at": _utcnow()}))
                 elif ok:
                     removed += 1
-                    statements.append(("activation/record_removed", {"person_id": person_id}))
+                    statements.append(("activation/record_removed", {"person_id": member_id}))
                 else:
                     skipped += 1
                 statements.append(("activation/record_status", {
-                    "person_id": person_id, "action": verb, "status": ("added" if verb == "add" else "removed")
+                    "person_id": member_id, "action": verb, "status": ("added" if verb == "add" else "removed")
                     if ok else "skipped", "reason": None if ok else f"{result.get('status')} {result.get('message')}"}))
-            with warehouse.connect(sandbox) as conn:
-                for name, params in statements:
-                    warehouse.run(conn, name, {**keys, "run_id": run_id, **params}).close()
-    outcome = {"audience_size": len(desired), "added": added, "removed": removed, "skipped": skipped + len(no_email),
-               "api_calls": client.api_calls - calls_before}
+            record_outcomes(sandbox, keys, run_id, statements)
+    outcome = {"audience_size": len(desired), "added": added, "removed": removed,
+               "skipped": skipped + len(unusable), "api_calls": client.api_calls - calls_before}
     with warehouse.connect(sandbox) as conn:
         warehouse.run(conn, "activation/finish_sync", {**keys, "run_id": run_id, "added": added, "removed": removed,
                                                        "skipped": outcome["skipped"], "api_calls": outcome["api_calls"],
                                                        "finished_at": _utcnow()}).close()
-    log.info("%s %s: %s", destination.id, audience.segment, outcome)
+    log.info("%s %s: %s", destination.id, audience.key, outcome)
     return outcome
 
 
 def activate_destination(cfg: CdpConfig, destination: LinkedInDestination, run_id: str,
                          dry_run: bool = False) -> dict[str, Any]:
     client = LinkedInClient.from_connection(destination.conn_id)
-    return {audience.segment: sync_audience(cfg, destination, audience, client, run_id, dry_run=dry_run)
-            for audience in destination.audiences}
+    return {audience.key: sync_audience(cfg, destination, audience, client, run_id, dry_run=dry_run)
+            for audience in _audiences(destination)}

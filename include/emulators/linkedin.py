@@ -9,10 +9,16 @@ call, `Authorization: Bearer <token>` (3-legged OAuth; the emulator accepts its 
 - `GET /rest/dmpSegments?q=account&account=urn:li:sponsoredAccount:{id}[&sourceSegmentId=&sourcePlatform=]`
   finds segments; `GET /rest/dmpSegments/{id}` reads one.
 - `POST /rest/dmpSegments/{id}/users` with `X-RestLi-Method: BATCH_CREATE` adds or removes users
-  (`SHA256_EMAIL` ids: 64 lower-case hex digits); HTTP 200 with one status per element (201, or
-  400 with a message for an element that cannot be used). At most 5,000 elements per call.
+  of a USER segment (`SHA256_EMAIL` ids: 64 lower-case hex digits); HTTP 200 with one status per
+  element (201, or 400 with a message for an element that cannot be used). At most 5,000 elements
+  per call.
+- `POST /rest/dmpSegments/{id}/companies` (BATCH_CREATE) does the same for companies of a COMPANY
+  segment: each element has `action` and at least one of `companyName`, `companyWebsiteDomain`
+  (a bare domain: no scheme, `www.` or path), `companyEmailDomain`, `organizationUrn`
+  (`urn:li:organization:<id>`) or `companyPageUrl`. A company is held as its identifying fields;
+  a REMOVE must name the same fields as its ADD. Members of the other kind are refused (400).
 - 429 with `Retry-After` when the `rate_limit_burst` fault is on, or beyond `users_per_minute`
-  calls to `/users` in a wall-clock minute.
+  calls to `/users` (`companies_per_minute` to `/companies`, LinkedIn's 300) in a wall-clock minute.
 
 State is in memory only (a restarted emulator has no segments).
 """
@@ -20,6 +26,7 @@ State is in memory only (a restarted emulator has no segments).
 from __future__ import annotations
 
 import collections
+import json
 import re
 import threading
 import time
@@ -31,6 +38,11 @@ DEFAULT_ACCESS_TOKEN = "cdp-emulator-linkedin-token"
 READY_AFTER_SECONDS = 5.0
 MAX_ELEMENTS = 5000
 USERS_PER_MINUTE = 300
+COMPANIES_PER_MINUTE = 300
+COMPANY_KEYS = ("companyName", "companyWebsiteDomain", "companyEmailDomain", "organizationUrn", "companyPageUrl")
+COMPANY_LIMITS = {"companyName": 100, "companyPageUrl": 100}   # characters
+ORGANIZATION_URN = re.compile(r"urn:li:organization:\d+")
+BARE_DOMAIN = re.compile(r"(?!www\.)([a-z0-9-]+\.)+[a-z]{2,}")
 RETRY_AFTER_SECONDS = 1
 MIN_AUDIENCE = 300          # below this LinkedIn reports an audience size of 0
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -48,7 +60,7 @@ def _error(status: int, message: str, code: str | None = None) -> Response:
 class LinkedInAds(App):
     def __init__(self, *, access_token: str = DEFAULT_ACCESS_TOKEN, faults=None, now=None,
                  ready_after_seconds: float = READY_AFTER_SECONDS, users_per_minute: int | None = USERS_PER_MINUTE,
-                 key: str = "linkedin:ads") -> None:
+                 companies_per_minute: int | None = COMPANIES_PER_MINUTE, key: str = "linkedin:ads") -> None:
         self.key = key
         self.base_url: str | None = None
         self.access_token = access_token
@@ -56,11 +68,13 @@ class LinkedInAds(App):
         self.now = now or (lambda: datetime.now(timezone.utc))
         self.ready_after_seconds = ready_after_seconds
         self.users_per_minute = users_per_minute
+        self.companies_per_minute = companies_per_minute
         self.lock = threading.RLock()
         self.segments: dict[int, dict] = {}
         self.members: dict[int, set[str]] = {}
         self._created_at: dict[int, float] = {}
-        self._users_calls: collections.deque[float] = collections.deque()
+        self._member_calls: dict[str, collections.deque[float]] = {
+            "users": collections.deque(), "companies": collections.deque()}
         self._next_id = 7_000_001
         self.call_count = 0
         self.calls: list[tuple[str, str]] = []      # (method, path) of every authorised call
@@ -69,6 +83,7 @@ class LinkedInAds(App):
         self.router.add("GET", r"/rest/dmpSegments", self._find)
         self.router.add("GET", r"/rest/dmpSegments/(?P<id>\d+)", self._get)
         self.router.add("POST", r"/rest/dmpSegments/(?P<id>\d+)/users", self._users)
+        self.router.add("POST", r"/rest/dmpSegments/(?P<id>\d+)/companies", self._companies)
 
     # ------------------------------------------------------------------------------- inspection
 
@@ -169,18 +184,28 @@ class LinkedInAds(App):
         return json_response(self._view(segment_id))
 
     def _users(self, request: Request) -> Response:
+        return self._members(request, "users", "USER", self.users_per_minute, self._apply_user)
+
+    def _companies(self, request: Request) -> Response:
+        return self._members(request, "companies", "COMPANY", self.companies_per_minute, self._apply_company)
+
+    def _members(self, request: Request, resource: str, segment_type: str, per_minute: int | None,
+                 apply) -> Response:
         if (request.header("x-restli-method") or "").upper() != "BATCH_CREATE":
             return _error(400, "X-RestLi-Method: BATCH_CREATE is required")
-        if self.users_per_minute is not None:
-            now = time.monotonic()
-            while self._users_calls and now - self._users_calls[0] >= 60:
-                self._users_calls.popleft()
-            if len(self._users_calls) >= self.users_per_minute:
+        if per_minute is not None:
+            calls, now = self._member_calls[resource], time.monotonic()
+            while calls and now - calls[0] >= 60:
+                calls.popleft()
+            if len(calls) >= per_minute:
                 return self._too_many()
-            self._users_calls.append(now)
+            calls.append(now)
         segment_id = self._segment(request)
         if segment_id is None:
             return _error(404, "Could not find DMP segment")
+        if self.segments[segment_id]["type"] != segment_type:
+            return _error(400, f"DMP segment {segment_id} is a {self.segments[segment_id]['type']} segment: "
+                               f"{resource} cannot be added to it")
         try:
             elements = (request.json() or {}).get("elements")
         except ValueError:
@@ -189,20 +214,44 @@ class LinkedInAds(App):
             return _error(400, "elements must be a non-empty list")
         if len(elements) > MAX_ELEMENTS:
             return _error(400, f"At most {MAX_ELEMENTS} elements per request, got {len(elements)}")
-        return json_response({"elements": [self._apply(segment_id, e) for e in elements]})
+        return json_response({"elements": [self._change(segment_id, e, apply) for e in elements]})
 
-    def _apply(self, segment_id: int, element) -> dict:
+    def _change(self, segment_id: int, element, apply) -> dict:
         if not isinstance(element, dict) or element.get("action") not in ("ADD", "REMOVE"):
             return {"status": 400, "message": "action must be ADD or REMOVE"}
+        keys, problem = apply(element)
+        if problem:
+            return {"status": 400, "message": problem}
+        members = self.members[segment_id]
+        if element["action"] == "ADD":
+            members.update(keys)
+        else:
+            members.difference_update(keys)
+        return {"status": 201}
+
+    @staticmethod
+    def _apply_user(element: dict) -> tuple[list[str], str | None]:
         hashes = [u.get("idValue") for u in element.get("userIds") or []
                   if isinstance(u, dict) and u.get("idType") == "SHA256_EMAIL"]
         if not hashes:
-            return {"status": 400, "message": "userIds needs at least one supported id"}
+            return [], "userIds needs at least one supported id"
         if not all(isinstance(h, str) and SHA256_HEX.fullmatch(h) for h in hashes):
-            return {"status": 400, "message": "SHA256_EMAIL must be 64 lower-case hexadecimal digits"}
-        members = self.members[segment_id]
-        if element["action"] == "ADD":
-            members.update(hashes)
-        else:
-            members.difference_update(hashes)
-        return {"status": 201}
+            return [], "SHA256_EMAIL must be 64 lower-case hexadecimal digits"
+        return hashes, None
+
+    @staticmethod
+    def _apply_company(element: dict) -> tuple[list[str], str | None]:
+        fields = {k: element[k] for k in COMPANY_KEYS if element.get(k) not in (None, "")}
+        if not fields:
+            return [], f"a company needs at least one of {', '.join(COMPANY_KEYS)}"
+        if not all(isinstance(v, str) for v in fields.values()):
+            return [], "company fields must be strings"
+        for name, limit in COMPANY_LIMITS.items():
+            if len(fields.get(name, "")) > limit:
+                return [], f"{name} is longer than {limit} characters"
+        if "organizationUrn" in fields and not ORGANIZATION_URN.fullmatch(fields["organizationUrn"]):
+            return [], "organizationUrn must be urn:li:organization:<id>"
+        for name in ("companyWebsiteDomain", "companyEmailDomain"):
+            if name in fields and not BARE_DOMAIN.fullmatch(fields[name]):
+                return [], f"{name} must be a bare domain (no scheme, www. or path)"
+        return [json.dumps(fields, sort_keys=True, separators=(",", ":"))], None

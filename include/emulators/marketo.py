@@ -33,6 +33,11 @@ API_SOURCE = "Web service API"
 MUTATIONS = ("upsert_lead", "delete_lead", "add_activity")
 MAX_BATCH = 300            # lead database calls take at most 300 values / return at most 300 records
 MAX_QUERY_MATCHES = 1000   # a filter matching more than this is refused with 1003
+UPSERT_ACTIONS = ("createOrUpdate", "createOnly", "updateOnly", "createDuplicate")
+# A lead created by Sync Leads is not yet seen by a createOrUpdate lookup that arrives before the
+# creating call has settled: Marketo's documented duplicate-lead hazard for concurrent upserts of
+# one key. createOnly and updateOnly always see it (the documented way to avoid the hazard).
+UPSERT_SETTLE_SECONDS = 2.0
 B2B_PATH = "|".join(sorted((k.replace("/", "\\/") for k in B2B_OBJECTS), key=len, reverse=True))
 
 
@@ -86,6 +91,8 @@ class MarketoInstance(MutationLog, App):
             entry.setdefault("marketoGUID", str(entry["id"]))
         self.objects = {path: config[spec["section"]] for path, spec in B2B_OBJECTS.items()}
         self.lists = {entry["id"]: entry for entry in config["static_lists"]}
+        self.upsert_settle_seconds = UPSERT_SETTLE_SECONDS
+        self._settling: dict[int, float] = {}    # lead id -> wall-clock time its creating upsert settles
         self.members: dict[int, list[int]] = {list_id: [] for list_id in self.lists}
 
         self.lock = threading.RLock()
@@ -249,6 +256,7 @@ class MarketoInstance(MutationLog, App):
     def _build_router(self) -> Router:
         r = Router()
         r.add("GET", r"/rest/v1/leads\.json", self._get_leads)
+        r.add("POST", r"/rest/v1/leads\.json", self._sync_leads)
         r.add("GET", r"/rest/v1/lead/(?P<lead_id>[^/]+)\.json", self._get_lead)
         r.add("GET", r"/rest/v1/leads/describe\.json", self._describe_leads)
         r.add("GET", r"/rest/v1/activities/types\.json", self._activity_types)
@@ -424,6 +432,63 @@ class MarketoInstance(MutationLog, App):
         page, token = self._page(matches, request)
         return self._ok([self._project_lead(lead, fields) for lead in page], nextPageToken=token)
 
+    def duplicate_leads(self, field: str = "email") -> dict[str, list[int]]:
+        """Lookup values held by more than one lead (what concurrent upserts of one key leave)."""
+        with self.lock:
+            by_value: dict[str, list[int]] = {}
+            for lead in self.leads:
+                if lead.get(field) not in (None, ""):
+                    by_value.setdefault(_match_key(lead[field]), []).append(lead["id"])
+            return {value: ids for value, ids in by_value.items() if len(ids) > 1}
+
+    def _sync_leads(self, request: Request) -> Response:
+        """Sync Leads: createOrUpdate (default) | createOnly | updateOnly | createDuplicate on
+        lookupField (default email), at most 300 records; one result per record, in order."""
+        body, records = self._write_body(request)
+        action = body.get("action") or "createOrUpdate"
+        if action not in UPSERT_ACTIONS:
+            raise MarketoError("1003", f"Invalid action '{action}'")
+        lookup = self.lead_field(body.get("lookupField") or "email")
+        if lookup is None:
+            raise MarketoError("1003", f"Invalid lookupField '{body.get('lookupField')}'")
+        if lookup == "id" and action != "updateOnly":
+            raise MarketoError("1003", "id can be the lookupField of updateOnly only")
+        now, at, result = time.monotonic(), self.now(), []
+        for record in records:
+            if not isinstance(record, dict) or record.get(lookup) in (None, ""):
+                result.append({"status": "skipped", "reasons": [
+                    {"code": "1003", "message": f"Value for lookupField '{lookup}' not specified"}]})
+                continue
+            unknown = next((name for name in record if self.lead_field(name) is None), None)
+            if unknown is not None:
+                result.append({"status": "skipped", "reasons": [
+                    {"code": "1006", "message": f"Field '{unknown}' not found"}]})
+                continue
+            matches = [] if action == "createDuplicate" else [
+                lead for lead in self.leads if _match_key(lead.get(lookup)) == _match_key(record[lookup])
+                and (action != "createOrUpdate" or self._settling.get(lead["id"], 0) <= now)]
+            if matches and action == "createOnly":
+                result.append(_skipped(matches[0]["id"], "1005", "Lead already exists"))
+                continue
+            if not matches and action == "updateOnly":
+                result.append({"status": "skipped", "reasons": [{"code": "1004", "message": "Lead not found"}]})
+                continue
+            if len(matches) > 1:
+                result.append({"status": "skipped", "reasons": [
+                    {"code": "1007", "message": "Multiple lead match lookup criteria"}]})
+                continue
+            fields = {k: v for k, v in record.items() if k not in ("id", "createdAt", "updatedAt")}
+            if matches:
+                fields["id"] = matches[0]["id"]
+            lead = self._apply_mutation("upsert_lead", {"fields": fields}, at)
+            self._mutations.append({"action": "upsert_lead", "args": {"fields": {**fields, "id": lead["id"]}},
+                                    "at": at.isoformat()})
+            if not matches:
+                self._settling[lead["id"]] = now + self.upsert_settle_seconds
+            result.append({"id": lead["id"], "status": "updated" if matches else "created"})
+        self._persist()
+        return self._ok(result)
+
     @staticmethod
     def _project_lead(lead: dict, fields: list[str]) -> dict:
         out = {"id": lead["id"]}   # Marketo always returns the lead id
@@ -580,14 +645,16 @@ class MarketoInstance(MutationLog, App):
     def _add_to_list(self, request: Request) -> Response:
         entry = self.static_list(request.params["list_id"])
         members = self.members[entry["id"]]
+        present = set(members)       # lists hold up to millions of leads: no linear scan per id
         result = []
         for raw in self._lead_ids(request):
             lead_id = _as_int(raw)
             if lead_id not in self.leads_by_id:
                 result.append(_skipped(raw if lead_id is None else lead_id, "1004", "Lead not found"))
                 continue
-            if lead_id not in members:
+            if lead_id not in present:
                 members.append(lead_id)
+                present.add(lead_id)
             result.append({"id": lead_id, "status": "added"})   # re-adding a member is "added" too
         self.save_state()
         return self._ok(result)
@@ -595,16 +662,20 @@ class MarketoInstance(MutationLog, App):
     def _remove_from_list(self, request: Request) -> Response:
         entry = self.static_list(request.params["list_id"])
         members = self.members[entry["id"]]
+        present, removed = set(members), set()
         result = []
         for raw in self._lead_ids(request):
             lead_id = _as_int(raw)
             if lead_id not in self.leads_by_id:
                 result.append(_skipped(raw if lead_id is None else lead_id, "1004", "Lead not found"))
-            elif lead_id not in members:
+            elif lead_id not in present:
                 result.append(_skipped(lead_id, "1015", "Lead not in list"))
             else:
-                members.remove(lead_id)
+                present.discard(lead_id)
+                removed.add(lead_id)
                 result.append({"id": lead_id, "status": "removed"})
+        if removed:
+            members[:] = [i for i in members if i not in removed]
         self.save_state()
         return self._ok(result)
 

@@ -24,6 +24,15 @@ def bag(tmp_path, monkeypatch):
          "account_audiences": [{"solution_interest": "new_product"}], **where},
         {"id": "linkedin_ads", "type": "linkedin", "conn_id": "linkedin_ads", "ad_account_id": 508123456,
          "audiences": [{"segment": "townsend_people"}, {"segment": "high_value_new_product_visitors"}], **where},
+        {"id": "linkedin_accounts", "type": "linkedin", "conn_id": "linkedin_ads", "ad_account_id": 508123456,
+         "account_audiences": [{"solution_interest": "new_product"}], **where},
+        {"id": "parquet_files", "type": "cloud_storage", "path": "s3://exports/audiences", "conn_id": "aws_exports",
+         "formats": ["csv", "parquet"], "audiences": [{"segment": "townsend_people"}], **where},
+        {"id": "marketo_creating", "type": "marketo", "munchkin_id": "111-AAA-111", "conn_id": "marketo_111_aaa_111",
+         "audiences": [{"segment": "townsend_people", "static_list_id": 9001}],
+         "mapping": [{"source": "email", "target": "email"}, {"source": "first_name", "target": "firstName"},
+                     {"source": "last_name", "target": "lastName"}],
+         "lead_creation": {"action": "createOnly"}, **where},
     ]
     (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
@@ -44,6 +53,11 @@ def test_each_destination_type_gets_its_dag(bag):
         assert sync.pool == "default_pool"                # no Marketo instance's share
         assert "check_guardrails" in sync.get_flat_relative_ids(upstream=True)
     assert "activate__marketo_111_aaa_111" in bag.dag_ids
+    # Company audiences alone follow the daily batch too; files may go to s3:// in two formats.
+    assert bag.dags["activate__linkedin_accounts"].timetable.expression == "0 0 * * *"
+    assert "cdp.audience.townsend_people" in str(bag.dags["activate__parquet_files"].timetable.asset_condition)
+    # Lead creation shares the Marketo instance's pool with ingestion.
+    assert bag.dags["activate__marketo_creating"].get_task("sync_static_lists").pool == "marketo_111_aaa_111"
     # One run at a time per destination: each diffs against the state the previous run left.
     assert all(bag.dags[d].max_active_runs == 1 for d in bag.dag_ids if d.startswith("activate__"))
 

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -24,11 +25,11 @@ TOWNSEND = {"id": "townsend_people", "name": "Townsend people", "platform_instan
             "mode": "batch", "where": {"attribute": {"name": "email", "op": "ends_with", "value": "@townsend.com"}}}
 
 
-def destination(dest_id: str, export: str, split_rows: int) -> dict:
+def destination(dest_id: str, export: str, split_rows: int, **more) -> dict:
     return {"id": dest_id, "type": "cloud_storage", "path": "${CDP_TEST_EXPORTS}/audiences",
             "platform_instance": "bodea", "sandbox": "prod", "export": export, "split_rows": split_rows,
             "audiences": [{"segment": "townsend_people"}, {"segment": "high_value_new_product_visitors"}],
-            "account_audiences": [{"solution_interest": "new_product"}]}
+            "account_audiences": [{"solution_interest": "new_product"}], **more}
 
 
 @pytest.fixture
@@ -36,7 +37,8 @@ def exports(tmp_path, monkeypatch):
     """The test configuration in force; returns the exports folder."""
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["segments"].append(TOWNSEND)
-    raw["destinations"] += [destination("files_full", "full", 2), destination("files_incr", "incremental", 1000)]
+    raw["destinations"] += [destination("files_full", "full", 2), destination("files_incr", "incremental", 1000),
+                            destination("files_both", "full", 2, formats=["csv", "parquet"])]
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(path))
@@ -141,22 +143,25 @@ def test_incremental_export_writes_only_changes_and_nothing_without_one(sandbox,
     assert [(r["email"], r["change"], r["first_name"]) for r in rows] == [("p2@townsend.com", "exited", "")]
 
 
-def test_a_crash_before_the_manifest_publishes_nothing_and_the_next_run_completes(sandbox, exports, monkeypatch):
-    published = cloud_storage._publish_manifest
-
+def die_before_the_manifest(destination_id: str, run_id: str) -> None:
+    """Run a destination whose worker is lost between its files and its manifest."""
     def crash(directory, manifest):
         raise RuntimeError("worker lost between the files and the manifest")
 
-    monkeypatch.setattr(cloud_storage, "_publish_manifest", crash)
-    with pytest.raises(RuntimeError):
-        activation.activate_destination("files_incr", "run-1")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cloud_storage, "_publish_manifest", crash)
+        with pytest.raises(RuntimeError):
+            activation.activate_destination(destination_id, run_id)
+
+
+def test_a_crash_before_the_manifest_publishes_nothing_and_the_next_run_completes(sandbox, exports):
+    die_before_the_manifest("files_incr", "run-1")
     folder = exports / "files_incr" / "townsend_people"
     assert cloud_storage.published_exports("files_incr", "townsend_people") == []
     assert [p.name for p in folder.rglob("*") if p.is_file()] == ["part-00000.csv"]   # no manifest
     held = one(sandbox, "SELECT count(*) FROM activation_state WHERE destination_id = 'files_incr'")[0][0]
     assert held == 0        # the state did not move: the next run exports the same changes
 
-    monkeypatch.setattr(cloud_storage, "_publish_manifest", published)
     outcome = activation.activate_destination("files_incr", "run-2")
     assert outcome["townsend_people"]["entered"] == 3
     (manifest,) = cloud_storage.published_exports("files_incr", "townsend_people")
@@ -187,3 +192,36 @@ def test_the_sync_log_records_the_location(sandbox, exports):
         (location,), = conn.execute("SELECT location FROM activation_sync_log WHERE destination_id = 'files_full' "
                                     "AND audience_key = 'townsend_people'").fetchall()
     assert location.endswith("/audiences/files_full/townsend_people/20261120T120000Z__run-1")
+
+
+def test_csv_and_parquet_hold_the_same_rows_split_alike(sandbox, exports):
+    outcome = activation.activate_destination("files_both", "run-1")
+    assert (outcome["townsend_people"]["files"], outcome["townsend_people"]["rows"]) == (4, 3)
+    (manifest,) = cloud_storage.published_exports("files_both", "townsend_people")
+    assert manifest["formats"] == ["csv", "parquet"] and manifest["rows"] == 3
+    assert [(f["name"], f["format"], f["rows"]) for f in manifest["files"]] == [
+        ("part-00000.csv", "csv", 2), ("part-00000.parquet", "parquet", 2),
+        ("part-00001.csv", "csv", 1), ("part-00001.parquet", "parquet", 1)]
+    folder = exports / "files_both" / "townsend_people"
+    (directory,) = folder.iterdir()
+    from_parquet = []
+    for entry in manifest["files"]:
+        data = (directory / entry["name"]).read_bytes()
+        assert (hashlib.sha256(data).hexdigest(), len(data)) == (entry["sha256"], entry["bytes"])
+        if entry["format"] == "parquet":
+            table = pq.read_table(io.BytesIO(data))
+            assert table.column_names == manifest["columns"] and table.num_rows == entry["rows"]
+            from_parquet += table.to_pylist()
+    from_csv = [row for f in manifest["files"] if f["format"] == "csv"
+                for row in csv.DictReader(io.StringIO((directory / f["name"]).read_text()))]
+    assert sorted(r["email"] for r in from_parquet) == sorted(r["email"] for r in from_csv) == [
+        "p1@townsend.com", "p2@townsend.com", "p3@townsend.com"]
+    assert not [p.name for p in directory.iterdir() if p.name.endswith(".tmp")]
+
+    # Account audiences keep their types in Parquet: a boolean and a number.
+    (accounts,) = cloud_storage.published_exports("files_both", "accounts__new_product")
+    account_dir = next((exports / "files_both" / "accounts__new_product").iterdir())
+    rows = [row for f in accounts["files"] if f["format"] == "parquet"
+            for row in pq.read_table(account_dir / f["name"]).to_pylist()]
+    townsend = next(r for r in rows if r["mdm_id"] == "MDM-TOWNSEND")
+    assert townsend["buying_group_complete"] is True and townsend["buying_group_completeness"] == 100.0

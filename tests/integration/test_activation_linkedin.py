@@ -2,7 +2,9 @@
 
 The test configuration adds a segment `townsend_people` (p1, p2, p3) and a LinkedIn destination
 carrying it and the shipped high_value_new_product_visitors (p2 until the 30-day window drops
-their visit). Both audiences are far under LinkedIn's 300-member minimum: every run warns.
+their visit), and a second one sending the account audience of the solution interest new_product
+(Acme, Globex, Townsend) as a COMPANY segment. Every audience is far under LinkedIn's 300-member
+minimum: every run warns.
 """
 
 import json
@@ -36,6 +38,10 @@ def ads(stitched, bodea_fleet, tmp_path, monkeypatch):
         "platform_instance": "bodea", "sandbox": "prod",
         "audiences": [{"segment": "townsend_people", "name": "Townsend people"},
                       {"segment": "high_value_new_product_visitors"}]})
+    raw["destinations"].append({
+        "id": "linkedin_accounts", "type": "linkedin", "conn_id": "linkedin_ads", "ad_account_id": AD_ACCOUNT,
+        "platform_instance": "bodea", "sandbox": "prod",
+        "account_audiences": [{"solution_interest": "new_product", "name": "New product accounts"}]})
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(path))
@@ -163,3 +169,74 @@ def test_an_element_refused_is_recorded_and_retried_next_run(stitched, ads, monk
     second = activation.activate_destination("linkedin_ads", "run-2")["townsend_people"]
     assert (second["added"], second["skipped"], second["api_calls"]) == (1, 0, 1)
     assert ads.segment_members(remote_ids(stitched)["townsend_people"]) == hashes("townsend_people")
+
+
+def test_website_domains_are_bare_and_companies_need_an_identifying_field():
+    assert linkedin.website_domain("https://www.Townsend.com:443/about?x=1") == "townsend.com"
+    assert linkedin.website_domain("globex.example") == "globex.example"
+    assert linkedin.website_domain("  ") is None
+    assert linkedin.company_member(None, None, None) is None
+    assert json.loads(linkedin.company_member(" Acme ", "http://www.acme.com/", "urn:li:organization:7")) == {
+        "companyName": "Acme", "companyWebsiteDomain": "acme.com", "organizationUrn": "urn:li:organization:7"}
+
+
+def test_account_audiences_become_company_segments(stitched, ads, caplog):
+    caplog.set_level(logging.WARNING, logger="b2b_cdp.linkedin")
+    # Townsend's LinkedIn organization is known, by its MDM id; the other two go by name and domain.
+    one(stitched, "INSERT INTO activation_organization_urn VALUES ('MDM-TOWNSEND', 'urn:li:organization:1035') "
+                  "RETURNING account_key")
+    accounts = dict(one(stitched, "SELECT mdm_id, name FROM profile_account"))
+    expected = {linkedin.company_member(accounts["MDM-TOWNSEND"], "townsend.com", "urn:li:organization:1035"),
+                linkedin.company_member(accounts["MDM-ACME"], "acmerobotics.com", None),
+                linkedin.company_member(accounts["MDM-GLOBEX"], "globex.example", None)}
+
+    outcome = activation.activate_destination("linkedin_accounts", "run-1")
+    assert outcome == {"accounts__new_product": {"audience_size": 3, "added": 3, "removed": 0, "skipped": 0,
+                                                 "api_calls": outcome["accounts__new_product"]["api_calls"]}}
+    remote_id = remote_ids(stitched)["accounts__new_product"]
+    segment = ads.segments[int(remote_id)]
+    assert (segment["type"], segment["name"], segment["sourceSegmentId"]) == (
+        "COMPANY", "New product accounts", "linkedin_accounts.accounts__new_product")
+    assert ads.segment_members(remote_id) == expected
+    assert all(path.endswith("/companies") for _, path in ads.calls if "/dmpSegments/" in path)
+    assert any("COMPANY audience accounts__new_product has 3 members" in r.getMessage()
+               and "under LinkedIn's minimum of 300" in r.getMessage() for r in caplog.records)
+
+    calls = ads.call_count
+    assert activation.activate_destination("linkedin_accounts", "run-2")["accounts__new_product"]["api_calls"] == 0
+    assert ads.call_count == calls
+
+    # The URN is withdrawn: Townsend is removed as it was sent and added again without it.
+    one(stitched, "DELETE FROM activation_organization_urn RETURNING account_key")
+    again = activation.activate_destination("linkedin_accounts", "run-3")["accounts__new_product"]
+    assert (again["added"], again["removed"], again["api_calls"]) == (1, 1, 1)
+    assert linkedin.company_member(accounts["MDM-TOWNSEND"], "townsend.com", None) in ads.segment_members(remote_id)
+    assert len(ads.segment_members(remote_id)) == 3
+
+
+def test_the_emulator_keeps_users_and_companies_apart(bodea_fleet):
+    ads = bodea_fleet.instance("linkedin:ads")
+    base = bodea_fleet.urls["linkedin:ads"] + "/rest"
+    headers = {"Authorization": f"Bearer {LINKEDIN_ACCESS_TOKEN}", "LinkedIn-Version": "202505",
+               "X-Restli-Protocol-Version": "2.0.0", "X-RestLi-Method": "BATCH_CREATE"}
+    ads.ready_after_seconds = 0
+    body = {"name": "c", "account": f"urn:li:sponsoredAccount:{AD_ACCOUNT}", "type": "COMPANY",
+            "sourcePlatform": "test", "destinations": [{"destination": "LINKEDIN"}]}
+    company_segment = requests.post(f"{base}/dmpSegments", json=body, headers=headers, timeout=5).headers["x-restli-id"]
+    user_segment = requests.post(f"{base}/dmpSegments", json={**body, "type": "USER"}, headers=headers,
+                                 timeout=5).headers["x-restli-id"]
+    companies = {"elements": [
+        {"action": "ADD", "companyName": "Acme", "companyWebsiteDomain": "acme.com"},
+        {"action": "ADD", "companyWebsiteDomain": "https://www.acme.com"},
+        {"action": "ADD", "organizationUrn": "urn:li:company:1"},
+        {"action": "ADD"}]}
+    answer = requests.post(f"{base}/dmpSegments/{company_segment}/companies", json=companies, headers=headers,
+                           timeout=5)
+    assert answer.status_code == 200
+    assert [e["status"] for e in answer.json()["elements"]] == [201, 400, 400, 400]
+    assert ads.segment_members(company_segment) == {'{"companyName":"Acme","companyWebsiteDomain":"acme.com"}'}
+    assert requests.post(f"{base}/dmpSegments/{user_segment}/companies", json=companies, headers=headers,
+                         timeout=5).status_code == 400
+    assert requests.post(f"{base}/dmpSegments/{company_segment}/users", json={"elements": [
+        {"action": "ADD", "userIds": [{"idType": "SHA256_EMAIL", "idValue": linkedin.hash_email("a@b.com")}]}]},
+        headers=headers, timeout=5).status_code == 400

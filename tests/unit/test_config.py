@@ -78,3 +78,53 @@ def test_environment_variables_fill_paths(raw, tmp_path, monkeypatch):
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(raw))
     assert load_config(path).source("mdm").path == "s3://bucket/drops/mdm"
+
+
+MAPPING = [{"source": "email", "target": "email"}, {"source": "first_name", "target": "firstName"},
+           {"source": "last_name", "target": "lastName"}, {"source": "title", "target": "title"}]
+
+
+def lead_creation_config(**changes) -> dict:
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["destinations"][0] |= {"lead_creation": {"action": "createOnly"}, **changes}
+    return raw
+
+
+def test_lead_creation_configs_are_refused_naming_the_key():
+    parse_config(lead_creation_config())          # the shipped mapping has firstName, lastName, email
+    with pytest.raises(ConfigError, match=r"destinations\[0\] \(marketo_111_aaa_111\).*lead_creation: Marketo "
+                                          r"needs firstName, lastName, email.*no target lastName"):
+        parse_config(lead_creation_config(mapping=[{"source": "email", "target": "email"},
+                                                   {"source": "first_name", "target": "firstName"}]))
+    with pytest.raises(ConfigError, match=r"lead_creation: mapping\[3\] \(source_keys -> keys\) is array typed"):
+        parse_config(lead_creation_config(mapping=MAPPING[:3] + [{"source": "source_keys", "target": "keys"}]))
+    with pytest.raises(ConfigError, match="lead_creation: mapping has 51 attributes"):
+        parse_config(lead_creation_config(mapping=MAPPING[:3] + [
+            {"source": "title", "target": f"custom{i}"} for i in range(48)]))
+    with pytest.raises(ConfigError, match=r"lead_creation\.action"):
+        parse_config(lead_creation_config(lead_creation={"action": "createDuplicate"}))
+    with pytest.raises(ConfigError, match=r"match_on\[0\]"):
+        parse_config(lead_creation_config(match_on=["lead_id"]))
+
+
+def test_file_formats_are_csv_or_parquet_each_once(raw):
+    base = {"id": "files", "type": "cloud_storage", "path": "/tmp/x", "platform_instance": "bodea", "sandbox": "prod",
+            "audiences": [{"segment": "high_value_new_product_visitors"}]}
+    assert parse_config({**raw, "destinations": [{**base, "formats": ["parquet", "csv"]}]}).destinations[0].formats == [
+        "parquet", "csv"]
+    with pytest.raises(ConfigError, match=r"destinations\[0\] \(files\).*formats: each format at most once"):
+        parse_config({**raw, "destinations": [{**base, "formats": ["csv", "csv"]}]})
+    with pytest.raises(ConfigError, match=r"destinations\[0\] \(files\)\.formats\[1\]"):
+        parse_config({**raw, "destinations": [{**base, "formats": ["csv", "json"]}]})
+
+
+def test_linkedin_account_audiences_name_a_solution_interest(raw):
+    base = {"id": "ads", "type": "linkedin", "conn_id": "ads", "ad_account_id": 1, "platform_instance": "bodea",
+            "sandbox": "prod"}
+    cfg = parse_config({**raw, "destinations": [{**base, "account_audiences": [{"solution_interest": "new_product"}]}]})
+    assert [a.solution_interest for a in cfg.destinations[0].account_audiences] == ["new_product"]
+    with pytest.raises(ConfigError, match=r"destinations\[0\]\.account_audiences\[0\]\.solution_interest: unknown "
+                                          r"solution interest 'nope'"):
+        parse_config({**raw, "destinations": [{**base, "account_audiences": [{"solution_interest": "nope"}]}]})
+    with pytest.raises(ConfigError, match="a LinkedIn destination needs audiences or account_audiences"):
+        parse_config({**raw, "destinations": [base]})
