@@ -166,7 +166,9 @@ class PassFacts:
     """What one evaluation pass computes once for all its segments: a count column per distinct
     event condition (a single scan of the events of the widest window) and an aggregate column per
     distinct opportunity aggregate (a single pass over the deals). Fifty segments then cost one scan
-    of each instead of a correlated subquery per person and segment."""
+    of each instead of a correlated subquery per person and segment. Conditions read the facts
+    through EXISTS on their unique index: under OR or NOT an IN (subquery) whose result outgrows
+    work_mem is re-scanned for every person."""
 
     def __init__(self, as_of: datetime):
         self.as_of = as_of
@@ -206,11 +208,13 @@ class PassFacts:
             with conn.cursor() as cur:
                 cur.execute(statement, {**params, "event_types": sorted(self.event_types),
                                         "window_start": self.as_of - timedelta(hours=self.max_window_hours)})
+                cur.execute("CREATE UNIQUE INDEX ON segment_event_facts (person_id)")
                 cur.execute("ANALYZE segment_event_facts")
         if self.opportunity_columns:
             columns = ", ".join(f"{sql} AS o{i}" for i, sql in enumerate(self.opportunity_columns.values()))
             with conn.cursor() as cur:
                 cur.execute(_fragment("stage_account_facts", columns=columns), params)
+                cur.execute("CREATE UNIQUE INDEX ON segment_account_facts (account_id)")
                 cur.execute("ANALYZE segment_account_facts")
 
 

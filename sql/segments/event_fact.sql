@@ -1,1 +1,1 @@
-p.person_id IN (SELECT f.person_id FROM segment_event_facts f WHERE f.{column} {comparison})
+EXISTS (SELECT 1 FROM segment_event_facts f WHERE f.person_id = p.person_id AND f.{column} {comparison})

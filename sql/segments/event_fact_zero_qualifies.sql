@@ -1,1 +1,1 @@
-p.person_id NOT IN (SELECT f.person_id FROM segment_event_facts f WHERE NOT (f.{column} {comparison}))
+NOT EXISTS (SELECT 1 FROM segment_event_facts f WHERE f.person_id = p.person_id AND NOT (f.{column} {comparison}))
