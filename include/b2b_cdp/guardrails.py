@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from b2b_cdp.catalog import PERSON_ATTRIBUTES
-from b2b_cdp.config import MAX_VALUES_PER_CONDITION, AccountCondition, CdpConfig, Comparison, Condition
+from b2b_cdp.config import (MAX_VALUES_PER_CONDITION, PROJECT_ROOT, AccountCondition, CdpConfig, Comparison,
+                            Condition)
 
 log = logging.getLogger(__name__)
 
@@ -243,14 +245,36 @@ def _suites():
     }
 
 
+GX_ROOT_ENV = "CDP_GX_ROOT"        # the folder holding gx/uncommitted/data_docs (default: the project's build/)
+DATA_DOCS_SITE = Path("gx", "uncommitted", "data_docs", "local_site")
+
+
+def data_docs_dir() -> Path:
+    """Where every checkpoint renders its Data Docs pages (the B2B CDP view serves this folder)."""
+    return Path(os.environ.get(GX_ROOT_ENV) or PROJECT_ROOT / "build") / DATA_DOCS_SITE
+
+
 def gx_context():
+    """An in-memory Great Expectations context whose Data Docs site is the shared folder: results
+    stay in memory, their pages accumulate on disk (one folder per checkpoint and run)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.add_data_docs_site(site_name="cdp", site_config={
+        "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir())}})
     return context
+
+
+def build_data_docs(context) -> None:
+    """Render the context's results into the Data Docs folder; a failure there never fails a check."""
+    try:
+        context.build_data_docs(site_names=["cdp"])
+    except Exception as exc:   # noqa: BLE001 - the checkpoint's verdict stands; the pages are a view of it
+        log.warning("Data Docs not built in %s: %s", data_docs_dir(), exc)
 
 
 def run_config_checkpoints(cfg: CdpConfig) -> dict[str, CheckpointOutcome]:
@@ -291,6 +315,7 @@ def run_config_checkpoints(cfg: CdpConfig) -> dict[str, CheckpointOutcome]:
                             f"Fix: {meta.get('fix')}.")
         outcomes[checkpoint_name] = outcome
         log.info("Checkpoint %s: %s", checkpoint_name, "passed" if outcome.success else "FAILED")
+    build_data_docs(context)
     return outcomes
 
 

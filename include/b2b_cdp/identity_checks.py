@@ -11,7 +11,7 @@ import logging
 
 from b2b_cdp import warehouse
 from b2b_cdp.config import Sandbox, load_config
-from b2b_cdp.guardrails import CheckpointOutcome, gx_context
+from b2b_cdp.guardrails import CheckpointOutcome, build_data_docs, gx_context
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ def check_stitching(sandbox: Sandbox, run_id: str) -> CheckpointOutcome:
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     result = definition.run(batch_parameters={"dataframe": facts}, result_format={
         "result_format": "COMPLETE", "unexpected_index_column_names": ["rule"]})
+    build_data_docs(context)
     outcome = CheckpointOutcome(name, result.success)
     examples = dict(zip(facts["rule"], zip(facts["violations"], facts["example"])))
     for check in result.results:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from b2b_cdp import warehouse
 from b2b_cdp.config import load_config
-from b2b_cdp.guardrails import CheckpointOutcome, gx_context
+from b2b_cdp.guardrails import CheckpointOutcome, build_data_docs, gx_context
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,8 @@ def check_landed(source_id: str, run_id: str, now: datetime) -> CheckpointOutcom
             if refused:
                 log.warning("%s %s: %d row(s) quarantined", source_id, obj, len(refused))
     outcome.success = not outcome.violations
+    if context is not None:
+        build_data_docs(context)
     from b2b_cdp.ops import record_checkpoints
 
     for sandbox in cfg.sandboxes_fed_by(source_id):

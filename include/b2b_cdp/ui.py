@@ -22,11 +22,10 @@ import psycopg
 
 from b2b_cdp import warehouse
 from b2b_cdp.config import PROJECT_ROOT, Sandbox, load_config
+from b2b_cdp.guardrails import data_docs_dir
 
 URL_PREFIX = "/cdp"
 CHART_POINTS = 60            # evaluations per segment drawn in the chart
-GX_ROOT_ENV = "CDP_GX_ROOT"              # where a file-backed Great Expectations project keeps its gx/ folder
-DATA_DOCS_SITE = Path("gx", "uncommitted", "data_docs", "local_site")
 SERIES_COLOURS = ["#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563"]
 
 
@@ -72,11 +71,6 @@ def sandbox_overview(sandbox: Sandbox) -> SandboxOverview:
         # A sandbox no DAG has run on yet has no tables: say so rather than fail the whole page.
         overview.migrated = False
     return overview
-
-
-def data_docs_dir() -> Path:
-    """Where Great Expectations builds the Data Docs site: under CDP_GX_ROOT, by default build/."""
-    return Path(os.environ.get(GX_ROOT_ENV) or PROJECT_ROOT / "build") / DATA_DOCS_SITE
 
 
 def data_docs_page(site: Path, checkpoint: str) -> str | None:
