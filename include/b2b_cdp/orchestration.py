@@ -43,9 +43,10 @@ def run_time(context: dict) -> datetime:
     return context.get("logical_date") or context["dag_run"].run_after
 
 
-@task(retries=0)
+@task
 def check_guardrails(**context) -> dict[str, bool]:
-    """Run the configuration checkpoints (GX) before any data moves; record and enforce them."""
+    """Run the configuration checkpoints (GX) before any data moves; record and enforce them. A lost
+    worker is retried like any task; a violation fails at once (AirflowFailException)."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from b2b_cdp import guardrails, warehouse
