@@ -338,6 +338,7 @@ BATCH_SCOPES = {"qualifying_scope": "", "exit_scope": ""}
 def _evaluate_pass(conn, segments: list[Segment], compiled: list[CompiledSegment], facts: PassFacts, run_id: str,
                    streaming: bool) -> dict[str, dict[str, int]]:
     """The facts staged once, then each segment in evaluation order (inputs before their readers)."""
+    warehouse.run(conn, "segments/pass_settings").close()
     began = time.perf_counter()
     facts.stage(conn, among_stream_persons=streaming)
     log.info("Facts for %d segment(s): %d event and %d opportunity condition(s) in %.1f s", len(segments),
