@@ -6,6 +6,9 @@ from b2b_cdp.config import load_config
 from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, marketo_pool, segment_asset
 
 
+DRY_RUN_DOC = "\nTrigger with `dry_run` checked to print and store the plan (`activation_plan`) without calling anyone.\n"
+
+
 def _doc(destination) -> str:
     lists = ", ".join(a.segment for a in destination.audiences) or "none"
     accounts = ", ".join(a.solution_interest for a in getattr(destination, "account_audiences", [])) or "none"
@@ -45,7 +48,7 @@ def activation(destination):
          catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "activation", destination.type],
          params={"dry_run": Param(False, type="boolean",
                                   description="Print and store the plan (activation_plan) without calling anyone")},
-         doc_md=_doc(destination))
+         doc_md=_doc(destination) + DRY_RUN_DOC)
     def activate():
         # Marketo calls share the instance's limits with ingestion.
         pool = {"pool": marketo_pool(destination.munchkin_id)} if destination.type == "marketo" else {}

@@ -3,13 +3,14 @@
 from airflow.sdk import AssetAny, dag, task
 
 from b2b_cdp.config import load_config
-from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, core_asset, profile_asset
+from b2b_cdp.orchestration import (DEFAULT_ARGS, check_guardrails, core_asset, profile_asset, sandbox_param,
+                                   skip_unless_sandbox_selected)
 
 _cfg = load_config()
 
 
 @dag(dag_id="identity_stitching", schedule=AssetAny(*(core_asset(s.id) for s in _cfg.sources)),
-     catchup=False, default_args=DEFAULT_ARGS, tags=["cdp", "identity"])
+     catchup=False, default_args=DEFAULT_ARGS, tags=["cdp", "identity"], params={"sandbox": sandbox_param(_cfg)})
 def identity_stitching():
     """
     ### Identity stitching and profiles
@@ -20,6 +21,9 @@ def identity_stitching():
     cross-references. Rebuilds the touched person profiles and the account profiles (roll-ups across
     every CRM, each deal counted once), runs the stitching checkpoint and announces
     `cdp.profile.<schema>`.
+
+    The `sandbox` param ("all" by default, else `<platform_instance>/<name>`) stitches one sandbox
+    only; the other sandboxes' tasks skip.
     """
 
     gate = check_guardrails()
@@ -27,6 +31,7 @@ def identity_stitching():
         @task(task_id=f"stitch__{sandbox.schema}")
         def stitch(sandbox=sandbox, **context) -> dict:
             from b2b_cdp.identity import stitch as stitch_sandbox
+            skip_unless_sandbox_selected(context, sandbox)
             return stitch_sandbox(sandbox, context["run_id"])
 
         @task(task_id=f"check_stitching__{sandbox.schema}", outlets=[profile_asset(sandbox.schema)])

@@ -11,7 +11,7 @@ from airflow.sdk import dag, task
 from b2b_cdp.config import load_config
 from b2b_cdp.operators import MarketoBulkBackfillOperator
 from b2b_cdp.orchestration import (DEFAULT_ARGS, check_guardrails, core_asset, latency_deadline, marketo_pool,
-                                   run_time)
+                                   run_time, window_end_param)
 
 PROFILE_WINDOW = timedelta(minutes=10)   # a source change should reach the profile within 10 minutes
 
@@ -22,8 +22,13 @@ Lands the source's records in the raw lake (one table per object, COPY, replaced
 re-run), then normalises them into core. Marketo bulk exports run in 31-day windows tracked in
 `ops_bulk_job`: a re-run resumes the same exports, and an exhausted daily export quota defers the
 task until the quota resets (progress and the predicted finish are in `ops_backfill_progress`). Triggers `identity_stitching` through the asset
-`cdp.core.{source_id}`. The backfill covers everything up to the run's logical date.
+`cdp.core.{source_id}`. {coverage}
 """
+
+MARKETO_COVERAGE = ("The `window_end` param (an optional date-time) is where the lead and activity bulk "
+                    "exports stop; empty means the run's logical date.")
+FULL_COVERAGE = ("The source is extracted in full as it stands when the run starts (it has no time bound, "
+                 "hence no params).")
 
 
 def check_landed_rows(source):
@@ -48,7 +53,8 @@ def normalize_to_core(source):
 
 def marketo_backfill(source):
     @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
-         tags=["cdp", "ingest", "marketo"], doc_md=DOC.format(source_id=source.id, type="Marketo Engage"))
+         tags=["cdp", "ingest", "marketo"], params={"window_end": window_end_param()},
+         doc_md=DOC.format(source_id=source.id, type="Marketo Engage", coverage=MARKETO_COVERAGE))
     def backfill():
         pool = marketo_pool(source.munchkin_id)
 
@@ -62,6 +68,8 @@ def marketo_backfill(source):
             from b2b_cdp.ingest import land_marketo_b2b_objects
             return land_marketo_b2b_objects(source.id, context["run_id"], run_time(context))
 
+        # The bulk exports run up to backfill_until (window_end, else the logical date); activity
+        # types and companies/opportunities are read as they stand.
         leads = MarketoBulkBackfillOperator(task_id="land_leads", source_id=source.id, obj="leads", pool=pool)
         activities = MarketoBulkBackfillOperator(task_id="land_activities", source_id=source.id,
                                                  obj="activities", pool=pool)
@@ -76,7 +84,8 @@ def marketo_backfill(source):
 
 def salesforce_backfill(source):
     @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
-         tags=["cdp", "ingest", "salesforce"], doc_md=DOC.format(source_id=source.id, type="Salesforce"))
+         tags=["cdp", "ingest", "salesforce"],
+         doc_md=DOC.format(source_id=source.id, type="Salesforce", coverage=FULL_COVERAGE))
     def backfill():
         @task
         def land_object(obj: str, **context) -> int:
@@ -91,7 +100,8 @@ def salesforce_backfill(source):
 
 def mdm_backfill(source):
     @dag(dag_id=f"ingest_backfill__{source.id}", schedule=None, catchup=False, default_args=DEFAULT_ARGS,
-         tags=["cdp", "ingest", "mdm"], doc_md=DOC.format(source_id=source.id, type="MDM file drop"))
+         tags=["cdp", "ingest", "mdm"],
+         doc_md=DOC.format(source_id=source.id, type="MDM file drop", coverage=FULL_COVERAGE))
     def backfill():
         @task
         def land_crossref(**context) -> int:

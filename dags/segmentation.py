@@ -6,36 +6,55 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from b2b_cdp.config import load_config
-from b2b_cdp.orchestration import DEFAULT_ARGS, check_guardrails, profile_asset, run_time, segment_asset
+from b2b_cdp.orchestration import (DEFAULT_ARGS, check_guardrails, profile_asset, run_time, sandbox_param,
+                                   segment_asset, segments_param, selected_segment_ids,
+                                   skip_unless_sandbox_selected)
 
 _cfg = load_config()
+
+# After a per-sandbox task skipped (nothing of its own selected), the next stage still runs: buying
+# groups are formed whatever segments the run selected. A failure upstream still stops it.
+_AFTER_SKIPS = "none_failed"
+_BATCH_IDS = [s.id for s in _cfg.segments if s.mode == "batch"]
 
 
 def _evaluate_segments(task_id, sandbox, segments):
     @task(task_id=task_id, inlets=[profile_asset(sandbox.schema)],
-          outlets=[segment_asset(s.id) for s in segments])
+          outlets=[segment_asset(s.id) for s in segments], trigger_rule=_AFTER_SKIPS)
     def evaluate(*, outlet_events=None, **context) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from b2b_cdp.segments import evaluate_sandbox
+        skip_unless_sandbox_selected(context, sandbox)
+        chosen = selected_segment_ids(context, _BATCH_IDS)
+        ids = {s.id for s in segments if chosen is None or s.id in chosen}
+        if not ids:
+            raise AirflowSkipException(f"none of {', '.join(s.id for s in segments)} selected "
+                                       f"(this run: segments={sorted(chosen or ())})")
         results = evaluate_sandbox(_cfg, sandbox, as_of=run_time(context), run_id=context["run_id"],
-                                   segment_ids={s.id for s in segments})
+                                   segment_ids=ids)
         for segment in segments:
-            outlet_events[segment_asset(segment.id)].extra = results[segment.id]
+            if segment.id in results:
+                outlet_events[segment_asset(segment.id)].extra = results[segment.id]
         return results
 
     return evaluate()
 
 
 def _evaluate_buying_groups(sandbox):
-    @task(task_id=f"buying_groups__{sandbox.schema}", inlets=[profile_asset(sandbox.schema)])
+    @task(task_id=f"buying_groups__{sandbox.schema}", inlets=[profile_asset(sandbox.schema)],
+          trigger_rule=_AFTER_SKIPS)
     def buying_groups(**context) -> dict:
         from b2b_cdp.buying_groups import evaluate_sandbox
+        skip_unless_sandbox_selected(context, sandbox)
         return evaluate_sandbox(_cfg, sandbox, as_of=run_time(context), run_id=context["run_id"])
 
     return buying_groups()
 
 
 @dag(dag_id="segmentation_daily", schedule="@daily", catchup=False, default_args=DEFAULT_ARGS,
-     tags=["cdp", "segmentation"])
+     tags=["cdp", "segmentation"],
+     params={"sandbox": sandbox_param(_cfg), "segments": segments_param(_BATCH_IDS)})
 def segmentation_daily():
     """
     ### Daily batch segmentation and buying groups
@@ -45,6 +64,10 @@ def segmentation_daily():
     and scores the buying groups of each solution interest, then evaluates the segments that read
     buying groups. Membership keeps its history (entered/exited); each segment emits an asset event
     with its counts, which triggers the activation DAGs.
+
+    The `sandbox` param ("all" by default, else `<platform_instance>/<name>`) runs one sandbox's
+    tasks only, the others skip. The `segments` param (segment ids; empty by default, meaning every
+    segment) evaluates those segments only, refusing unknown ids; buying groups are formed either way.
     """
 
     gate = check_guardrails()
@@ -70,6 +93,7 @@ def _evaluate_streaming(sandbox, segments):
     @task(task_id=f"evaluate_streaming__{sandbox.schema}", outlets=[segment_asset(s.id) for s in segments])
     def evaluate(*, outlet_events=None, **context) -> dict:
         from b2b_cdp.segments import evaluate_streaming
+        skip_unless_sandbox_selected(context, sandbox)
         results = evaluate_streaming(_cfg, sandbox, run_id=context["run_id"])
         for segment in segments:
             outlet_events[segment_asset(segment.id)].extra = results.get(segment.id, {})
@@ -83,7 +107,7 @@ _streaming = {sandbox: [s for s in _cfg.segments if _cfg.sandbox_of(s) == sandbo
 
 if any(_streaming.values()):
     @dag(dag_id="segmentation_streaming", catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS,
-         tags=["cdp", "segmentation", "streaming"],
+         tags=["cdp", "segmentation", "streaming"], params={"sandbox": sandbox_param(_cfg)},
          # Whenever stitching rebuilds profiles (fresh events and records), and every 5 minutes so
          # members leave as their time windows slide past them.
          schedule=AssetOrTimeSchedule(
@@ -97,6 +121,9 @@ if any(_streaming.values()):
         the people whose events or source records changed since the previous pass, and for the
         current members; a batch segment used inside one is read as of its latest daily run. Each
         segment emits an asset event with its entered/exited counts, which triggers activation.
+
+        The `sandbox` param ("all" by default, else `<platform_instance>/<name>`) runs one sandbox's
+        pass only, the others skip.
         """
         gate = check_guardrails()
         for sandbox, segments in _streaming.items():

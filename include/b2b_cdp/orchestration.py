@@ -1,4 +1,5 @@
-"""What every DAG shares: default arguments, asset names, the guardrail gate, run timing.
+"""What every DAG shares: default arguments, asset names, the guardrail gate, run timing, and the
+Params of the trigger form (with the sandbox and segment selection they drive).
 
 Kept free of heavy imports (GX, psycopg, requests load inside tasks) so that parsing the DAG folder
 stays fast.
@@ -6,12 +7,16 @@ stays fast.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, task
+from airflow.sdk import Asset, Param, task
 
 from b2b_cdp.config import load_config
+
+if TYPE_CHECKING:
+    from b2b_cdp.config import CdpConfig, Sandbox
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "cdp",
@@ -41,6 +46,99 @@ def run_time(context: dict) -> datetime:
     """The run's point in time: its logical date, or when it was due for runs without one
     (asset-triggered and some manual runs). Never the wall clock."""
     return context.get("logical_date") or context["dag_run"].run_after
+
+
+# ---------------------------------------------------------------------------- trigger-form Params
+
+ALL_SANDBOXES = "all"
+
+
+def sandbox_name(sandbox: Sandbox) -> str:
+    """How a sandbox is named in the trigger form: `<platform_instance>/<name>`."""
+    return f"{sandbox.platform_instance}/{sandbox.name}"
+
+
+def sandbox_param(cfg: CdpConfig) -> Param:
+    """`sandbox`: "all" (the default) or one configured sandbox, whose tasks alone do work."""
+    return Param(ALL_SANDBOXES, type="string", enum=[ALL_SANDBOXES, *(sandbox_name(s) for s in cfg.sandboxes())],
+                 title="Sandbox",
+                 description="Run the tasks of this sandbox only (<platform_instance>/<name>); the others skip")
+
+
+def segments_param(segment_ids: Iterable[str]) -> Param:
+    """`segments`: the segment ids to evaluate; empty (the default) evaluates every segment."""
+    return Param([], type="array", items={"type": "string"}, examples=sorted(segment_ids), title="Segments",
+                 description="Evaluate these segments only (ids); empty evaluates every segment. "
+                             "Buying groups are formed either way")
+
+
+def window_end_param() -> Param:
+    """`window_end`: the point in time a backfill covers up to; empty means the run's logical date."""
+    return Param(None, type=["null", "string"], format="date-time", title="Window end",
+                 description="Backfill everything up to this date-time (with a timezone); "
+                             "empty means the run's logical date")
+
+
+def _params(context: dict) -> Any:
+    return context.get("params") or {}
+
+
+def selected_sandbox(context: dict) -> str:
+    """The sandbox chosen in the trigger form, or "all"."""
+    return _params(context).get("sandbox") or ALL_SANDBOXES
+
+
+def skip_unless_sandbox_selected(context: dict, sandbox: Sandbox) -> None:
+    """Raise AirflowSkipException in a per-sandbox task whose sandbox the run did not select."""
+    chosen = selected_sandbox(context)
+    if chosen not in (ALL_SANDBOXES, sandbox_name(sandbox)):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"sandbox {sandbox_name(sandbox)} not selected (this run: sandbox={chosen})")
+
+
+def selected_segment_ids(context: dict, known: Iterable[str]) -> set[str] | None:
+    """The segment ids chosen in the trigger form (None: every segment); unknown ids are refused,
+    named in the error."""
+    known = sorted(known)
+    chosen = _params(context).get("segments") or []
+    if isinstance(chosen, str):
+        chosen = [chosen]
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise ValueError(f"unknown segment id(s) in the `segments` param: {', '.join(unknown)} "
+                         f"(known: {', '.join(known) or 'none'})")
+    return set(chosen) or None
+
+
+def parse_window_end(value: Any) -> datetime | None:
+    """The `window_end` Param as a timezone-aware datetime (a naive one is taken as UTC), None when
+    empty; anything else that is not an ISO 8601 date-time is refused."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"window_end {value!r} is not an ISO 8601 date-time "
+                             "(e.g. 2026-01-31T00:00:00+00:00)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def backfill_until(context: dict) -> datetime:
+    """The point in time a backfill covers up to: the `window_end` Param when set, else the run's
+    point in time (run_time). A window end after it is refused: later changes are the incremental
+    sync's."""
+    until = run_time(context)
+    window_end = parse_window_end(_params(context).get("window_end"))
+    if window_end is None:
+        return until
+    if window_end > until:
+        raise ValueError(f"window_end {window_end.isoformat()} is after the run's point in time "
+                         f"{until.isoformat()}")
+    return window_end
 
 
 @task
