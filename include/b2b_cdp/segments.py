@@ -17,11 +17,12 @@ from typing import Any
 from b2b_cdp import warehouse
 from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, PERSON_ATTRIBUTES
 from b2b_cdp.config import (AccountCondition, BuyingGroupCondition, CdpConfig, Comparison, Condition,
-                            ConfigError, EventCondition, OpportunityAggregate, Sandbox, Segment)
+                            ConfigError, EventCondition, FieldCondition, OpportunityAggregate, Sandbox, Segment)
 
 log = logging.getLogger(__name__)
 
 STREAMING_MAX_WINDOW_HOURS = 24
+LIKE_OPERATORS = ("contains", "starts_with", "ends_with")
 SYMBOLS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 AGGREGATES = {"sum": "coalesce(sum(o.amount), 0)", "max": "coalesce(max(o.amount), 0)",
               "count": "count(o.opportunity_key)"}
@@ -176,6 +177,7 @@ class PassFacts:
         self.event_columns: dict[str, str] = {}
         self.event_types: set[str] = set()
         self.max_window_hours = 0
+        self.lowered_fields: set[str] = set()
         self.opportunity_columns: dict[str, str] = {}
 
     def event_column(self, cond: EventCondition) -> str:
@@ -185,11 +187,19 @@ class PassFacts:
             # The window's start is bound as a value: an expression would be computed for every event.
             filters = [f"e.event_type = {bind(cond.type)}",
                        f"e.occurred_at > {bind(self.as_of - timedelta(hours=cond.within.hours_total))}"]
-            filters += [self.binder.comparison(f, f"e.{f.field}") for f in cond.where]
+            filters += [self._event_filter(f) for f in cond.where]
             self.event_columns[key] = f"count(*) FILTER (WHERE {' AND '.join(filters)})"
             self.event_types.add(cond.type)
             self.max_window_hours = max(self.max_window_hours, cond.within.hours_total)
         return f"e{list(self.event_columns).index(key)}"
+
+    def _event_filter(self, cond: FieldCondition) -> str:
+        if cond.op not in LIKE_OPERATORS:
+            return self.binder.comparison(cond, f"e.{cond.field}")
+        # ILIKE lower-cases the event's text again for every condition; the pass lower-cases it once
+        # per event (lower(text) LIKE lower(pattern) is what ILIKE does).
+        self.lowered_fields.add(cond.field)
+        return f"e.{cond.field}__lower LIKE lower({self.binder.bind(_like_pattern(cond.value, cond.op))})"
 
     def opportunity_column(self, agg: OpportunityAggregate) -> str:
         key = json.dumps(agg.model_dump(exclude={"op", "value"}, exclude_none=True), sort_keys=True)
@@ -198,22 +208,28 @@ class PassFacts:
                 f=self.binder.opportunity_filter(agg))
         return f"o{list(self.opportunity_columns).index(key)}"
 
+    def event_facts_statement(self, among_stream_persons: bool = False) -> tuple[str, dict[str, Any]]:
+        """The statement creating segment_event_facts, and its parameters."""
+        columns = ", ".join(f"{sql} AS e{i}" for i, sql in enumerate(self.event_columns.values()))
+        lowered = "".join(f", lower(e.{name}) AS {name}__lower" for name in sorted(self.lowered_fields))
+        sums = ", ".join(f"sum(k.e{i})::bigint AS e{i}" for i in range(len(self.event_columns)))
+        statement = _fragment("stage_event_facts", columns=columns, sums=sums, lowered=lowered, record_filter=(
+            "AND e.person_key IN (SELECT m.record_key FROM identity_record_person m "
+            "JOIN stream_persons s ON s.person_id = m.person_id)" if among_stream_persons else ""))
+        return statement, {**self.binder.params, "as_of": self.as_of, "event_types": sorted(self.event_types),
+                           "window_start": self.as_of - timedelta(hours=self.max_window_hours)}
+
     def stage(self, conn, among_stream_persons: bool = False) -> None:
         """Create (for this transaction) the facts tables the compiled segments read."""
-        params = {**self.binder.params, "as_of": self.as_of}
         if self.event_columns:
-            columns = ", ".join(f"{sql} AS e{i}" for i, sql in enumerate(self.event_columns.values()))
-            statement = _fragment("stage_event_facts", columns=columns, person_filter=(
-                "AND e.person_id IN (SELECT person_id FROM stream_persons)" if among_stream_persons else ""))
             with conn.cursor() as cur:
-                cur.execute(statement, {**params, "event_types": sorted(self.event_types),
-                                        "window_start": self.as_of - timedelta(hours=self.max_window_hours)})
+                cur.execute(*self.event_facts_statement(among_stream_persons))
                 cur.execute("CREATE UNIQUE INDEX ON segment_event_facts (person_id)")
                 cur.execute("ANALYZE segment_event_facts")
         if self.opportunity_columns:
             columns = ", ".join(f"{sql} AS o{i}" for i, sql in enumerate(self.opportunity_columns.values()))
             with conn.cursor() as cur:
-                cur.execute(_fragment("stage_account_facts", columns=columns), params)
+                cur.execute(_fragment("stage_account_facts", columns=columns), {**self.binder.params})
                 cur.execute("CREATE UNIQUE INDEX ON segment_account_facts (account_id)")
                 cur.execute("ANALYZE segment_account_facts")
 

@@ -17,6 +17,8 @@ VISIT = {"type": "Visit Webpage", "within": {"days": 60}}
 FORM = {"type": "Fill Out Form", "within": {"days": 60}}
 WON_SUM = {"aggregate": "sum", "field": "amount", "won": True}
 CONDITIONS = {
+    "visit_url_case": {"event": {**VISIT, "where": [{"field": "url", "op": "contains", "value": "NEW-Product"}]}},
+    "visit_url_start": {"event": {**VISIT, "where": [{"field": "url", "op": "starts_with", "value": "WWW.bodea"}]}},
     "visit": {"event": VISIT},
     "visit_twice": {"event": {**VISIT, "count": {"op": "gte", "value": 2}}},
     "visit_url": {"event": {**VISIT, "where": [{"field": "url", "op": "contains", "value": "new-product"}]}},
@@ -54,7 +56,7 @@ def test_the_facts_form_selects_exactly_the_self_contained_members(stitched, as_
     facts = segments.PassFacts(as_of)
     with_facts = [segments.compile_segment(s, facts) for s in defined]
     # Identical conditions share a column: every visit in 60 days is one count, every won-deals sum one sum.
-    assert len(facts.event_columns) == 4 and len(facts.opportunity_columns) == 3
+    assert len(facts.event_columns) == 6 and len(facts.opportunity_columns) == 3
     with warehouse.connect(stitched) as conn:
         (everyone,), = conn.execute("SELECT count(*) FROM profile_person WHERE excluded_reason IS NULL").fetchall()
         facts.stage(conn)
@@ -66,3 +68,5 @@ def test_the_facts_form_selects_exactly_the_self_contained_members(stitched, as_
     # The comparison means something: some conditions hold for some people and not for others.
     assert sum(0 < len(m) < everyone for m in found.values()) >= 5
     assert found["visit_under_2"] and found["no_form"]
+    # Patterns match whatever the case, as ILIKE does in the self-contained form.
+    assert found["visit_url_case"] == found["visit_url"] != set() and found["visit_url_start"]
