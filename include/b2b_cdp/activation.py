@@ -1,7 +1,8 @@
 """Activation to Marketo static lists: send only the difference from what the list already holds.
 
-New members are matched to Marketo leads by email, then by ECID (a lead carrying one of the
-person's ECIDs in its `ecids` field, as landed in the lake). With `lead_creation` configured, the
+New members are matched to Marketo leads through their identity graph first (a lead record of the
+instance, ingested from it: no lookup call), then by email, then by ECID (a lead carrying one of
+the person's ECIDs in its `ecids` field, as landed in the lake). With `lead_creation` configured, the
 members still without a lead (never unsubscribed people) are created from the mapped attributes.
 Each email is sent in at most one Sync Leads call per run, and every run looks leads up by email
 before creating any: two upserts of one key never overlap, so Marketo's duplicate-lead hazard for
@@ -80,6 +81,15 @@ def record_outcomes(sandbox, keys: dict, run_id: str, statements: list[tuple[str
             cur.executemany(warehouse.sql_file(name), rows)
 
 
+def leads_from_graph(sandbox, munchkin_id: str, person_ids: list[str]) -> dict[str, int]:
+    """person id -> the live lead of the instance the person's identity graph holds (ingested)."""
+    if not person_ids:
+        return {}
+    with warehouse.connect(sandbox) as conn:
+        return dict(warehouse.fetch_all(conn, "activation/marketo_leads_from_graph",
+                                        {"person_ids": person_ids, "instance": munchkin_id}))
+
+
 def match_by_ecid(sandbox, munchkin_id: str, person_ids: list[str]) -> dict[str, int]:
     """person id -> lead id of the instance carrying one of the person's ECIDs (from the lake)."""
     if not person_ids:
@@ -141,10 +151,12 @@ def find_or_create_leads(sandbox, destination: MarketoDestination, client: Marke
                          emails: dict[str, str | None]) -> tuple[dict[str, int], dict[str, str], dict[str, int]]:
     """New members (person id -> email) -> their lead ids, the reasons of those left without one,
     and the leads created for them."""
-    leads: dict[str, int] = {}
+    # Members whose graph holds a lead of this instance need no lookup call: most members came from it.
+    leads = leads_from_graph(sandbox, destination.munchkin_id, sorted(emails))
     if "email" in destination.match_on:
-        by_email = match_leads(client, sorted({e.strip().lower() for e in emails.values() if e and e.strip()}))
-        leads = {p: by_email[e.strip().lower()] for p, e in emails.items() if e and e.strip().lower() in by_email}
+        unknown = {p: e for p, e in emails.items() if p not in leads and e and e.strip()}
+        by_email = match_leads(client, sorted({e.strip().lower() for e in unknown.values()}))
+        leads |= {p: by_email[e.strip().lower()] for p, e in unknown.items() if e.strip().lower() in by_email}
     if "ecid" in destination.match_on:
         leads |= match_by_ecid(sandbox, destination.munchkin_id, sorted(set(emails) - set(leads)))
     unmatched = sorted(set(emails) - set(leads))

@@ -141,7 +141,7 @@ def summary(report: dict) -> str:
                      f"{', '.join(seg['members'])}")
     for dest_id, dest in report["destinations"].items():
         lines.append(f"  destination {dest_id}: holds {', '.join(dest['members']) or 'nobody'} "
-                     f"(+{dest['added']} -{dest['removed']}, {dest['api_calls']} API calls)")
+                     f"(+{dest['added']} -{dest['removed']}, {dest['api_calls']} API call(s))")
     lines.append("  checkpoints: " + ", ".join(
         f"{name} {'passed' if c['success'] else 'FAILED'}" for name, c in report["checkpoints"].items()))
     return "\n".join(lines)

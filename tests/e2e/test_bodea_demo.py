@@ -47,7 +47,7 @@ def test_the_first_demo_finds_exactly_p2_and_both_lists_hold_p2(first_run):
         assert got["type"] == "marketo"
         assert got["members"] == ["p2@townsend.com"]          # read back from Marketo's API
         assert (got["added"], got["removed"]) == (1, 0)
-        assert got["api_calls"] >= 2
+        assert got["api_calls"] == 1   # p2's lead of the instance is in the graph: the list add alone
     assert report["checkpoints"] == {name: {"success": True} for name in (
         "config_destination_mappings", "config_segments", "config_topology", "landing__marketo_111_aaa_111",
         "landing__marketo_222_bbb_222", "landing__salesforce_crm1", "landing__salesforce_crm2",
