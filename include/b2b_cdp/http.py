@@ -58,12 +58,15 @@ class HttpPolicy:
         return max(wait, retry_after or 0.0)
 
     def request(self, method: str, url: str, *, check: Callable[[requests.Response], Any] | None = None,
-                **kwargs) -> Any:
+                before_each_attempt: Callable[[], None] | None = None, **kwargs) -> Any:
         """Send a request, retrying transient failures; `check` turns a response into a result
-        or raises RetryableError to try again."""
+        or raises RetryableError to try again. `before_each_attempt` runs before every attempt,
+        retries included (a rate limiter: the service counts a retry as a call)."""
         kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
         for attempt in range(1, self.max_attempts + 1):
             try:
+                if before_each_attempt is not None:
+                    before_each_attempt()
                 self.calls += 1
                 response = self.session.request(method, url, **kwargs)
                 date = response.headers.get("Date")
@@ -89,11 +92,13 @@ class HttpPolicy:
 
 class SlidingWindowLimiter:
     """At most `calls` requests in any `seconds`-long window: waits before a call rather than
-    letting the service refuse it (Marketo: 100 calls per 20 s per instance, 606 beyond)."""
+    letting the service refuse it (Marketo: 100 calls per 20 s per instance, 606 beyond). A call is
+    stamped when sent, the service counts it when received, up to a request's latency later: calls
+    are kept `seconds + latency_margin` apart so that a slow request never lands in the next window."""
 
     def __init__(self, calls: int, seconds: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.calls, self.seconds = calls, seconds
+                 sleep: Callable[[float], None] = time.sleep, latency_margin: float = 0.5):
+        self.calls, self.seconds = calls, seconds + latency_margin
         self.clock, self.sleep = clock, sleep
         self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
@@ -110,7 +115,7 @@ class SlidingWindowLimiter:
                     return
                 wait = self.seconds - (now - self._sent[0]) + 0.01
                 if self.waited == 0.0 or wait > 1:
-                    log.info("Rate limit: %d calls in %.0fs reached; waiting %.1fs", self.calls,
+                    log.info("Rate limit: %d calls in %.1fs reached; waiting %.1fs", self.calls,
                              self.seconds, wait)
                 self.waited += wait
                 self.sleep(wait)

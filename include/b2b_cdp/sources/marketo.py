@@ -134,14 +134,15 @@ class MarketoClient:
         """One REST/Bulk call; returns the JSON body, or the raw response when stream=True."""
         for attempt in (1, 2):
             headers = {**(headers or {}), "Authorization": f"Bearer {self._access_token()}"}
-            self.limiter.acquire()
             self.api_calls += 1
+            # Every attempt, retries included, waits its turn: Marketo counts a retried call too.
+            limited = {"before_each_attempt": self.limiter.acquire}
             try:
                 if stream:
                     return self.policy.request(method, f"{self._creds.base_url}{path}", params=params,
-                                               headers=headers, stream=True, check=self._check_file(path))
+                                               headers=headers, stream=True, check=self._check_file(path), **limited)
                 return self.policy.request(method, f"{self._creds.base_url}{path}", params=params,
-                                           json=json, headers=headers, check=self._check(path))
+                                           json=json, headers=headers, check=self._check(path), **limited)
             except _TokenRejected:
                 self._token = None  # expired or revoked between calls: fetch a new one, once
                 if attempt == 2:
