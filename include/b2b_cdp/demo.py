@@ -65,17 +65,11 @@ def connect_emulators(urls: dict[str, str], client_id: str, client_secret: str,
 def run_dags(logical_date: datetime) -> dict[str, str]:
     """Every DAG in stage order through dag.test(); returns dag_id -> run_id."""
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.utils import db
 
     from b2b_cdp.config import load_config
+    from b2b_cdp.orchestration import prepare_metadata
 
-    from airflow.models.pool import Pool
-
-    from b2b_cdp.orchestration import required_pools
-
-    db.initdb()  # creates or upgrades the metadata database; quick when it is current
-    for pool, slots in required_pools().items():
-        Pool.create_or_update_pool(pool, slots, "Marketo instance rate limit share", include_deferred=False)
+    prepare_metadata()
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")

@@ -91,21 +91,15 @@ def reading(sandbox: Sandbox) -> Iterator[psycopg.Connection]:
                            f"({str(exc).splitlines()[0]}); run the pipeline on it first") from None
 
 
-def _rows(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    with warehouse.run(conn, name, params) as cur:
-        columns = [c.name for c in cur.description]
-        return [dict(zip(columns, row)) for row in cur.fetchall()]
-
-
 # ------------------------------------------------------------------------------ persons
 
 
 def explain_email(conn: psycopg.Connection, email: str, sandbox: Sandbox) -> dict[str, Any]:
     """Every person the email identifies, explained; ExplainError (status 1) when there is none."""
     looked_for = {"email": email, "sandbox": sandbox_label(sandbox)}
-    person_ids = [row["person_id"] for row in _rows(conn, "explain/email_persons", {"email": email})]
+    person_ids = [row["person_id"] for row in warehouse.fetch_dicts(conn, "explain/email_persons", {"email": email})]
     if not person_ids:
-        carried = _rows(conn, "explain/email_records", {"email": email})[0]
+        carried = warehouse.fetch_dicts(conn, "explain/email_records", {"email": email})[0]
         why = ""
         if carried["records"]:
             why = (f" ({carried['records']} source record(s) carry it, {carried['deleted']} deleted; "
@@ -117,8 +111,8 @@ def explain_email(conn: psycopg.Connection, email: str, sandbox: Sandbox) -> dic
 
 def explain_person(conn: psycopg.Connection, person_id: str) -> dict[str, Any]:
     params = {"person_id": person_id}
-    person = _rows(conn, "explain/person", params)[0]
-    links = _rows(conn, "explain/person_links", params)
+    person = warehouse.fetch_dicts(conn, "explain/person", params)[0]
+    links = warehouse.fetch_dicts(conn, "explain/person_links", params)
     graph: dict[str, list[dict]] = {}
     for link in links:
         values = graph.setdefault(link["namespace"], [])
@@ -132,11 +126,11 @@ def explain_person(conn: psycopg.Connection, person_id: str) -> dict[str, Any]:
         if person["has_profile"] else None,
         "id_history": {"created_at": person["id_created_at"], "created_run": person["id_created_run"],
                        "retired_at": person["retired_at"], "retired_reason": person["retired_reason"]},
-        "lineage": _rows(conn, "explain/person_lineage", params),
+        "lineage": warehouse.fetch_dicts(conn, "explain/person_lineage", params),
         "graph": graph,
-        "records": _rows(conn, "explain/person_records", params),
-        "rejected_links": _rows(conn, "explain/person_rejected_links", params),
-        "accounts": _rows(conn, "explain/person_accounts", params),
+        "records": warehouse.fetch_dicts(conn, "explain/person_records", params),
+        "rejected_links": warehouse.fetch_dicts(conn, "explain/person_rejected_links", params),
+        "accounts": warehouse.fetch_dicts(conn, "explain/person_accounts", params),
         "excluded_reason": person["excluded_reason"],
     }
 
@@ -147,7 +141,7 @@ def explain_person(conn: psycopg.Connection, person_id: str) -> dict[str, Any]:
 def explain_reference(conn: psycopg.Connection, reference: str, sandbox: Sandbox) -> dict[str, Any]:
     """Every account the reference names, explained; ExplainError (status 1) when there is none."""
     looked_for = {"account": reference, "sandbox": sandbox_label(sandbox)}
-    account_ids = [row["account_id"] for row in _rows(conn, "explain/account_ids", {"reference": reference})]
+    account_ids = [row["account_id"] for row in warehouse.fetch_dicts(conn, "explain/account_ids", {"reference": reference})]
     if not account_ids:
         raise ExplainError(f"no account with id, key, MDM id or name {reference!r} in sandbox "
                            f"{sandbox_label(sandbox)}", NOT_FOUND, looked_for)
@@ -169,18 +163,18 @@ def rollups_of(opportunities: list[dict[str, Any]]) -> dict[str, Any]:
 
 def explain_account(conn: psycopg.Connection, account_id: str) -> dict[str, Any]:
     params = {"account_id": account_id}
-    found = _rows(conn, "explain/account", params)
+    found = warehouse.fetch_dicts(conn, "explain/account", params)
     profile = found[0] if found else {"account_id": account_id}
-    opportunities = _rows(conn, "explain/account_opportunities", params)
+    opportunities = warehouse.fetch_dicts(conn, "explain/account_opportunities", params)
     summed = rollups_of(opportunities)
     differences = {k: {"profile": profile.get(k), "from_opportunities": summed[k]}
                    for k in ROLLUPS if profile.get(k) != summed[k]}
     return {
         **profile,
-        "keys": _rows(conn, "explain/account_keys", params),
+        "keys": warehouse.fetch_dicts(conn, "explain/account_keys", params),
         "opportunities": opportunities,
         "rollup_check": {"matches": not differences, "from_opportunities": summed, "differences": differences},
-        "people": _rows(conn, "explain/account_people", params),
+        "people": warehouse.fetch_dicts(conn, "explain/account_people", params),
     }
 
 

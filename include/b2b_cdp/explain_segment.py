@@ -29,7 +29,7 @@ import psycopg
 from b2b_cdp import warehouse
 from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, PERSON_ATTRIBUTES
 from b2b_cdp.config import AccountCondition, CdpConfig, Comparison, Condition, Segment
-from b2b_cdp.explain import (NOT_FOUND, ExplainError, _amount, _name, _rows, _table, _when, as_json,
+from b2b_cdp.explain import (NOT_FOUND, ExplainError, _amount, _name, _table, _when, as_json,
                              explain_email, reading, sandbox_label, sandbox_named, use_demo_warehouse)
 from b2b_cdp.segments import SYMBOLS, ConditionCompiler, compile_segment, definition_hash
 
@@ -172,7 +172,7 @@ class _Person:
         if cond.event is not None:
             return self.events(cond)
         if cond.buying_group is not None:
-            groups = _rows(self.conn, "explain_segment/buying_groups",
+            groups = warehouse.fetch_dicts(self.conn, "explain_segment/buying_groups",
                            {"person_id": self.person_id, "solution_interest": cond.buying_group.solution_interest})
             wanted = cond.buying_group
             for g in groups:     # which of the condition's filters each group passes (the verdict is SQL's)
@@ -184,7 +184,7 @@ class _Person:
                     "summary": (f"in {_count(len(groups), 'live group')} of {wanted.solution_interest!r}, "
                                 f"{matching} matching" if groups
                                 else f"in no live group of {wanted.solution_interest!r}")}
-        history = _rows(self.conn, "explain_segment/membership",
+        history = warehouse.fetch_dicts(self.conn, "explain_segment/membership",
                         {"segment_id": cond.in_segment, "person_id": self.person_id})
         current = next((h for h in history if h["exited_at"] is None), None)
         summary = (f"a current member of {cond.in_segment!r} since {_when(current['entered_at'])}" if current
@@ -272,7 +272,7 @@ def failing(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 def explain_person(conn: psycopg.Connection, segment: Segment, person_id: str, as_of: datetime,
                    evaluation: dict[str, Any] | None) -> dict[str, Any]:
-    person = _rows(conn, "explain/person", {"person_id": person_id})[0]
+    person = warehouse.fetch_dicts(conn, "explain/person", {"person_id": person_id})[0]
     profile = ({k: person[k] for k in ("email", "first_name", "last_name", "title")}
                if person["has_profile"] else None)
     report: dict[str, Any] = {"person_id": person_id, "profile": profile,
@@ -301,7 +301,7 @@ def explain_person(conn: psycopg.Connection, segment: Segment, person_id: str, a
 def stored_membership(conn: psycopg.Connection, segment_id: str, person_id: str, as_of: datetime,
                       evaluation: dict[str, Any] | None, verdict: str) -> dict[str, Any]:
     """What the membership history says at `as_of`, and whether it agrees with the verdict."""
-    history = _rows(conn, "explain_segment/membership", {"segment_id": segment_id, "person_id": person_id})
+    history = warehouse.fetch_dicts(conn, "explain_segment/membership", {"segment_id": segment_id, "person_id": person_id})
     spell = next((h for h in history if h["entered_at"] <= as_of
                   and (h["exited_at"] is None or h["exited_at"] > as_of)), None)
     stored = {"member": spell is not None, "entered_at": spell["entered_at"] if spell else None,
@@ -326,10 +326,10 @@ def explain_segment(conn: psycopg.Connection, cfg: CdpConfig, segment: Segment, 
                     as_of: datetime | None) -> dict[str, Any]:
     """The segment's verdict for every person the email identifies."""
     sandbox = cfg.sandbox_of(segment)
-    person_ids = [r["person_id"] for r in _rows(conn, "explain/email_persons", {"email": email})]
+    person_ids = [r["person_id"] for r in warehouse.fetch_dicts(conn, "explain/email_persons", {"email": email})]
     if not person_ids:
         explain_email(conn, email, sandbox)      # raises the not-found error, saying what carries the email
-    latest = _rows(conn, "explain_segment/evaluation", {"segment_id": segment.id, "as_of": as_of})
+    latest = warehouse.fetch_dicts(conn, "explain_segment/evaluation", {"segment_id": segment.id, "as_of": as_of})
     evaluation = latest[0] if latest else None
     if as_of is not None:
         source = "given with --as-of"

@@ -428,18 +428,6 @@ def down(home: Path = LOCAL_HOME) -> list[str]:
     return stopped
 
 
-def prepare_metadata() -> None:
-    """Migrate the metadata database and create the Marketo pools (run inside the stack's environment)."""
-    from airflow.models.pool import Pool
-    from airflow.utils import db
-
-    from b2b_cdp.orchestration import required_pools
-
-    db.initdb()
-    for pool, slots in required_pools().items():
-        Pool.create_or_update_pool(pool, slots, "Marketo instance rate limit share", include_deferred=False)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m b2b_cdp.localstack",
                                      description="A local Airflow without Docker: up, down.")
@@ -461,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "init":
+        from b2b_cdp.orchestration import prepare_metadata
         prepare_metadata()
         return 0
     if args.command == "down":

@@ -193,3 +193,13 @@ def required_pools() -> dict[str, int]:
     munchkins = {s.munchkin_id for s in cfg.sources if s.type == "marketo"}
     munchkins |= {d.munchkin_id for d in cfg.destinations if d.type == "marketo"}
     return {marketo_pool(m): POOL_SLOTS for m in sorted(munchkins)}
+
+
+def prepare_metadata() -> None:
+    """Migrate (or create) the Airflow metadata database and create the Marketo pools."""
+    from airflow.models.pool import Pool
+    from airflow.utils import db
+
+    db.initdb()   # quick when the database is current
+    for pool, slots in required_pools().items():
+        Pool.create_or_update_pool(pool, slots, "Marketo instance rate limit share", include_deferred=False)

@@ -24,11 +24,9 @@ log = logging.getLogger(__name__)
 STREAMING_MAX_WINDOW_HOURS = 24
 LIKE_OPERATORS = ("contains", "starts_with", "ends_with")
 SYMBOLS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-AGGREGATES = {"sum": "coalesce(sum(o.amount), 0)", "max": "coalesce(max(o.amount), 0)",
-              "count": "count(o.opportunity_key)"}
-FILTERED_AGGREGATES = {"sum": "coalesce(sum(o.amount) FILTER (WHERE {f}), 0)",
-                       "max": "coalesce(max(o.amount) FILTER (WHERE {f}), 0)",
-                       "count": "count(o.opportunity_key) FILTER (WHERE {f})"}
+# `{over}` is empty where the deals are filtered by the join, or a FILTER (WHERE ...) clause.
+AGGREGATES = {"sum": "coalesce(sum(o.amount){over}, 0)", "max": "coalesce(max(o.amount){over}, 0)",
+              "count": "count(o.opportunity_key){over}"}
 
 
 @dataclass
@@ -126,7 +124,7 @@ class ConditionCompiler:
 
     def opportunity_parts(self, agg: OpportunityAggregate) -> dict[str, str]:
         """The deal filter, aggregate and comparison of an opportunity aggregate (`o` is the deal)."""
-        return dict(opportunity_filter=self.opportunity_filter(agg), aggregate=AGGREGATES[agg.aggregate],
+        return dict(opportunity_filter=self.opportunity_filter(agg), aggregate=AGGREGATES[agg.aggregate].format(over=""),
                     comparison=self.comparison(agg, "").strip())
 
     def buying_group(self, cond: BuyingGroupCondition) -> str:
@@ -204,8 +202,8 @@ class PassFacts:
     def opportunity_column(self, agg: OpportunityAggregate) -> str:
         key = json.dumps(agg.model_dump(exclude={"op", "value"}, exclude_none=True), sort_keys=True)
         if key not in self.opportunity_columns:
-            self.opportunity_columns[key] = FILTERED_AGGREGATES[agg.aggregate].format(
-                f=self.binder.opportunity_filter(agg))
+            self.opportunity_columns[key] = AGGREGATES[agg.aggregate].format(
+                over=f" FILTER (WHERE {self.binder.opportunity_filter(agg)})")
         return f"o{list(self.opportunity_columns).index(key)}"
 
     def event_facts_statement(self, among_stream_persons: bool = False) -> tuple[str, dict[str, Any]]:

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from b2b_cdp import warehouse
-from b2b_cdp.config import PROJECT_ROOT, Sandbox, load_config
+from b2b_cdp.config import Sandbox, load_config
 from b2b_cdp.guardrails import data_docs_dir
 
 URL_PREFIX = "/cdp"
@@ -48,25 +48,19 @@ class SandboxOverview:
 # ------------------------------------------------------------------------------ reading
 
 
-def _rows(conn: psycopg.Connection, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    with warehouse.run(conn, name, params) as cur:
-        columns = [c.name for c in cur.description]
-        return [dict(zip(columns, row)) for row in cur.fetchall()]
-
-
 def sandbox_overview(sandbox: Sandbox) -> SandboxOverview:
     """What the page shows for one sandbox, read in one read-only transaction."""
     overview = SandboxOverview(sandbox)
     try:
         with warehouse.connect(sandbox) as conn:
             warehouse.run(conn, "explain/read_only").close()
-            overview.counts = _rows(conn, "ui/profile_counts")[0]
-            for point in _rows(conn, "ui/segment_sizes", {"points": CHART_POINTS}):
+            overview.counts = warehouse.fetch_dicts(conn, "ui/profile_counts")[0]
+            for point in warehouse.fetch_dicts(conn, "ui/segment_sizes", {"points": CHART_POINTS}):
                 overview.segment_sizes.setdefault(point["segment_id"], []).append(point)
-            overview.syncs = _rows(conn, "ui/destination_syncs")
-            overview.checkpoints = _rows(conn, "ui/checkpoint_results")
-            overview.lake_freshness = _rows(conn, "ui/lake_freshness")
-            overview.profile_freshness = next(iter(_rows(conn, "ui/profile_freshness")), None)
+            overview.syncs = warehouse.fetch_dicts(conn, "ui/destination_syncs")
+            overview.checkpoints = warehouse.fetch_dicts(conn, "ui/checkpoint_results")
+            overview.lake_freshness = warehouse.fetch_dicts(conn, "ui/lake_freshness")
+            overview.profile_freshness = next(iter(warehouse.fetch_dicts(conn, "ui/profile_freshness")), None)
     except psycopg.errors.UndefinedTable:
         # A sandbox no DAG has run on yet has no tables: say so rather than fail the whole page.
         overview.migrated = False

@@ -90,6 +90,13 @@ def fetch_all(conn: psycopg.Connection, name: str, params: dict[str, Any] | None
         return cur.fetchall()
 
 
+def fetch_dicts(conn: psycopg.Connection, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of sql/<name>.sql as dicts keyed by column name."""
+    with run(conn, name, params) as cur:
+        columns = [c.name for c in cur.description]
+        return [dict(zip(columns, row)) for row in cur.fetchall()]
+
+
 def copy_rows(conn: psycopg.Connection, table: str, columns: list[str], rows: Iterable[tuple]) -> int:
     """Stream rows into a table with COPY (never materialising them); returns the row count."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(

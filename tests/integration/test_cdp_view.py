@@ -10,7 +10,6 @@ import re
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import requests
 from b2b_cdp import (activation, guardrails, identity, identity_checks, incremental, ingest, landing_checks,
                      segments, warehouse)
 from b2b_cdp.config import load_config
+from b2b_cdp.localstack import free_port
 from b2b_cdp.ops import record_checkpoints
 from tests.conftest import PROJECT_ROOT
 from tests.integration.test_pipeline_stages import CLOCK, ingest_everything
@@ -37,23 +37,16 @@ METADATA_DB = "cdp_test_airflow_ui"
 MARKETO = "marketo_111_aaa_111"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _metadata_url() -> str:
     """A database of its own for the Airflow metadata, on the warehouse's PostgreSQL server."""
     import sqlalchemy
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
     hook = PostgresHook(postgres_conn_id=warehouse.WAREHOUSE_CONN_ID)
-    conn = hook.get_conn()
-    conn.autocommit = True
-    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (METADATA_DB,)).fetchone():
-        conn.execute(f"CREATE DATABASE {METADATA_DB}")
-    conn.close()
+    with hook.get_conn() as conn:
+        conn.autocommit = True
+        if not warehouse.fetch_all(conn, "local/database_exists", {"database": METADATA_DB}):
+            warehouse.run(conn, "local/create_database", identifiers={"database": METADATA_DB}).close()
     info = hook.get_connection(warehouse.WAREHOUSE_CONN_ID)
     return sqlalchemy.engine.URL.create(
         "postgresql+psycopg", username=info.login, password=info.password or None, database=METADATA_DB,
@@ -68,7 +61,7 @@ def api_server(warehouse_conn, tmp_path, monkeypatch):
     passwords.write_text(json.dumps({VIEWER: VIEWER_PASSWORD}))
     # The checkpoints this test runs render their Data Docs here; the view serves them from there.
     monkeypatch.setenv("CDP_GX_ROOT", str(tmp_path / "gx_root"))
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
