@@ -61,6 +61,7 @@ def main() -> int:
                               activities_backfill_start=None,
                               daily_export_quota_mb=100_000)]
     config["segments"], config["destinations"] = [], []
+    config.pop("buying_groups", None)
     (work / "cdp.yaml").write_text(yaml.safe_dump(config))
     os.environ["CDP_CONFIG"] = str(work / "cdp.yaml")
 

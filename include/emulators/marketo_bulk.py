@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 import weakref
 from array import array
@@ -36,12 +37,19 @@ CONTENT_TYPES = {"CSV": "text/csv", "TSV": "text/tab-separated-values", "SSV": "
 LEAD_FILTERS = ("createdAt", "updatedAt", "staticListId", "staticListName", "smartListId", "smartListName")
 ACTIVITY_FILTERS = ("createdAt", "activityTypeIds", "primaryAttributeValueIds", "primaryAttributeValues")
 # Public job attributes, in the order Marketo writes them; unset ones are left out.
+# A status call on a job whose file is still being built waits this long for it before answering
+# Processing: small exports complete on the next poll, large ones build while the client works.
+BUILD_WAIT_SECONDS = 2.0
 JOB_FIELDS = ("exportId", "format", "status", "createdAt", "queuedAt", "startedAt", "finishedAt",
               "numberOfRecords", "fileSize", "fileChecksum")
 
 
 class BulkExports:
-    """Export jobs of one Marketo instance. Callers hold the instance lock."""
+    """Export jobs of one Marketo instance. Callers hold the instance lock.
+
+    As in Marketo, a job's file is built in the background once the job starts Processing (at most
+    MAX_PROCESSING at a time), while the instance goes on answering other calls: a client landing one
+    export's file meanwhile overlaps the next one's build."""
 
     def __init__(self, instance, export_dir: Path | None) -> None:
         self.instance = instance
@@ -54,6 +62,8 @@ class BulkExports:
         self.daily_quota_bytes = DAILY_QUOTA_BYTES
         self._activity_dates = _DateIndex("activityDate")
         self._lead_dates = {key: _DateIndex(key) for key in ("createdAt", "updatedAt")}
+        self._builds: dict[str, dict] = {}                  # export id -> its build in the background
+        self._built = threading.Condition(instance.lock)    # notified when a build ends
 
     def close(self) -> None:
         """Remove the scratch folder, if files went there; the state's export folder stays."""
@@ -112,15 +122,22 @@ class BulkExports:
         return job
 
     def poll(self, obj: str, export_id: str) -> dict:
-        """Status of a job; each poll moves a queued job one step on (Queued -> Processing -> Completed)."""
+        """Status of a job. A queued job starts Processing when a slot is free (its file starts
+        building); a processing job completes on the poll that finds its file built, waiting up to
+        BUILD_WAIT_SECONDS for it (the instance lock is released meanwhile)."""
         job = self.job(obj, export_id)
         if job["status"] == "Queued" and self._count("Processing") < MAX_PROCESSING:
             job["status"] = "Processing"
             job["startedAt"] = format_marketo(self.instance.now())
+            self._start_build(job)
             self.instance.save_state()
         elif job["status"] == "Processing":
-            self._complete(job)
-            self.instance.save_state()
+            # No build after a restart: the file is built again, as the job never completed.
+            build = self._builds.get(export_id) or self._start_build(job)
+            self._built.wait_for(lambda: build["done"], timeout=BUILD_WAIT_SECONDS)
+            if build["done"] and job["status"] == "Processing":
+                self._finish(job, build)
+                self.instance.save_state()
         return job
 
     def cancel(self, obj: str, export_id: str) -> dict:
@@ -246,8 +263,10 @@ class BulkExports:
 
     # ------------------------------------------------------------------------------- file rendering
 
-    def _complete(self, job: dict) -> None:
-        # The file is written once, at completion, and never changes afterwards (as in Marketo).
+    def _start_build(self, job: dict) -> dict:
+        """Start writing a processing job's file in the background (the file never changes once
+        written, as in Marketo). The records are chosen now, under the instance lock; a lead changed
+        while the file is written may show either version, as in a live export."""
         obj = job["object"]
         records = self._lead_records(job) if obj == "leads" else self._activity_records(job)
         fields = job["spec"]["fields"]
@@ -257,18 +276,40 @@ class BulkExports:
             fault = self.instance._fault("take", "malformed_csv_row", lambda p: p["object"] in (None, obj))
             if fault:
                 malformed = min(fault["row"], len(records)), fault["kind"]
-        rows = _rows(records, fields, json_field="attributes" if obj == "activities" else None)
-        size, checksum = _write_export(self._path(job, create=True), headers, rows, DELIMITERS[job["format"]],
-                                       malformed)
+        path = self._path(job, create=True)
+        build = {"done": False, "records": len(records), "size": None, "checksum": None, "error": None}
+
+        def write() -> None:
+            try:
+                rows = _rows(records, fields, json_field="attributes" if obj == "activities" else None)
+                size, checksum = _write_export(path, headers, rows, DELIMITERS[job["format"]], malformed)
+                outcome = {"size": size, "checksum": checksum}
+            except Exception as exc:    # the job fails, as a Marketo job can; the emulator goes on
+                outcome = {"error": f"{type(exc).__name__}: {exc}"}
+            with self._built:
+                build.update(outcome, done=True)
+                self._built.notify_all()
+
+        self._builds[job["exportId"]] = build
+        threading.Thread(target=write, name=f"export-{job['exportId']}", daemon=True).start()
+        return build
+
+    def _finish(self, job: dict, build: dict) -> None:
+        del self._builds[job["exportId"]]
+        now = format_marketo(self.instance.now())
+        if build["error"]:
+            job.update({"status": "Failed", "finishedAt": now})
+            return
         job.update({
             "status": "Completed",
-            "finishedAt": format_marketo(self.instance.now()),
-            "numberOfRecords": len(records),
-            "fileSize": size,
-            "fileChecksum": "sha256:" + checksum,
+            "finishedAt": now,
+            "numberOfRecords": build["records"],
+            "fileSize": build["size"],
+            "fileChecksum": "sha256:" + build["checksum"],
         })
+        # Marketo charges the export quota when a job completes, by its file size.
         self._roll_quota_day()
-        self.quota["bytes"] += size
+        self.quota["bytes"] += build["size"]
 
     def _path(self, job: dict, create: bool) -> Path | None:
         """Where a job's file is (or goes); None when it cannot exist."""
