@@ -2,11 +2,13 @@
 
     python bench/backfill.py [--leads 1000000] [--activities 5000000] [--report build/bench/backfill.json]
 
-Both sides run in the same process against the same PostgreSQL (the configured `cdp_warehouse` or
-an embedded one): the pipeline's resumable bulk backfill (export jobs, streamed download, COPY into
-the raw lake) and, as the baseline, a COPY of the very same CSV files, already on local disk, into
-a plain text table. Reported: rows/s for each, their ratio (goal >= 0.5), API calls and export bytes
-used against the quotas.
+Both sides run against the same PostgreSQL (the configured `cdp_warehouse` or an embedded one): the
+pipeline's resumable bulk backfill (export jobs, streamed download, COPY into the raw lake) from the
+Marketo emulator, run as its own process as a remote service is, and, as the baseline, a COPY of the
+very same CSV files, already on local disk, into a plain text table. Reported: rows/s for each,
+their ratio (goal >= 0.5), the same ratio over the pipeline's own time (without the time it waited
+for the source to build its export files or for the rate limit), API calls and export bytes used
+against the quotas.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -65,7 +68,7 @@ def main() -> int:
     (work / "cdp.yaml").write_text(yaml.safe_dump(config))
     os.environ["CDP_CONFIG"] = str(work / "cdp.yaml")
 
-    from emulators import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorFleet
+    from emulators import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
     from b2b_cdp import warehouse
     from b2b_cdp.backfill import backfill_object
@@ -78,28 +81,44 @@ def main() -> int:
     print(f"Generating {args.leads:,} leads and {args.activities:,} activities...", flush=True)
     synthetic_scenario(work / "scenario.json", args.leads, args.activities)
     report: dict = {"leads": args.leads, "activities": args.activities}
-    with EmulatorFleet.from_scenario(work / "scenario.json", state_dir=work / "emulators",
-                                     marketo_daily_quota=10_000_000) as fleet:
-        fleet.instance(f"marketo:{MUNCHKIN}").exports.daily_quota_bytes = 100 * 10**9
-        connect_emulators(fleet.urls, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-        client = MarketoClient.from_connection(load_config().sources[0].conn_id, poll_seconds=0.01)
-        # Time spent landing (download stream -> COPY -> raw records), apart from waiting on the
-        # source to build its export files (minutes per job on real Marketo; the emulator's Python
-        # CSV writer here).
+    # The emulator in its own process, as Marketo is a remote service: its export building then
+    # competes with the pipeline for the machine's cores, not for one interpreter.
+    started = time.perf_counter()
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "emulators", "--scenario", str(work / "scenario.json"),
+         "--state-dir", str(work / "emulators"), "--marketo-daily-quota", "10000000",
+         "--marketo-export-quota-mb", "100000"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        urls = json.loads(emulator.stdout.readline())
+        report["emulator_start_seconds"] = round(time.perf_counter() - started, 2)
+        connect_emulators(urls, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        client = MarketoClient.from_connection(load_config().sources[0].conn_id, poll_seconds=0.2)
         import b2b_cdp.backfill as backfill_module
 
-        landing = {"seconds": 0.0, "waits": 0.0}
-        real_land = backfill_module.land
+        # Time blocked on the source (its export files being built: minutes per job on real
+        # Marketo) and time spent landing (download stream -> COPY -> raw records).
+        timed = {"landing": 0.0, "landing_waits": 0.0, "export_build_wait": 0.0}
+        real_land, real_wait = backfill_module.land, client.wait_for_export
 
         def timed_land(*a, **k):
             began, waited_before = time.perf_counter(), client.limiter.waited
             try:
                 return real_land(*a, **k)
             finally:
-                landing["seconds"] += time.perf_counter() - began
-                landing["waits"] += client.limiter.waited - waited_before
+                timed["landing"] += time.perf_counter() - began
+                timed["landing_waits"] += client.limiter.waited - waited_before
 
-        backfill_module.land = timed_land
+        def timed_wait(*a, **k):
+            # Rate-limit waits while polling count once, as rate-limit waits.
+            began, waited_before = time.perf_counter(), client.limiter.waited
+            try:
+                return real_wait(*a, **k)
+            finally:
+                timed["export_build_wait"] += (time.perf_counter() - began
+                                               - (client.limiter.waited - waited_before))
+
+        backfill_module.land, client.wait_for_export = timed_land, timed_wait
         started = time.perf_counter()
         rows = sum(backfill_object(load_config().sources[0].id, obj, CLOCK, client=client).rows
                    for obj in ("leads", "activities"))
@@ -121,6 +140,9 @@ def main() -> int:
             files.append((obj, target))
         fetch_s = time.perf_counter() - fetch_started
         api_calls = client.api_calls
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=60)
     # Plain COPY into tables with the files' own columns (all text), NULL written as `null`.
     from psycopg import sql
 
@@ -147,15 +169,19 @@ def main() -> int:
         "baseline_plain_copy": {"rows": baseline_rows, "seconds": round(baseline_s, 2),
                                 "rows_per_s": round(baseline_rows / baseline_s)},
         "ratio_to_plain_copy": round((rows / pipeline_s) / (baseline_rows / baseline_s), 3),
-        "landing_seconds": round(landing["seconds"], 2),
-        "landing_seconds_waiting_on_rate_limit": round(landing["waits"], 2),
+        "landing_seconds": round(timed["landing"], 2),
+        "landing_seconds_waiting_on_rate_limit": round(timed["landing_waits"], 2),
         "landing_ratio_to_plain_copy_excluding_waits": round(
-            (rows / max(landing["seconds"] - landing["waits"], 1e-9)) / (baseline_rows / baseline_s), 3),
+            (rows / max(timed["landing"] - timed["landing_waits"], 1e-9)) / (baseline_rows / baseline_s), 3),
         "emulator_download_only_seconds": round(fetch_s, 2),
         # Marketo allows 100 calls per 20 s: small volumes are bound by the call budget, not by bytes.
         "rate_limit_wait_seconds": round(waited, 2),
-        "ratio_to_plain_copy_excluding_rate_limit_waits": round(
-            (rows / max(pipeline_s - waited, 1e-9)) / (baseline_rows / baseline_s), 3),
+        "export_build_wait_seconds": round(timed["export_build_wait"], 2),
+        # The pipeline's own time: the run less the time it sat waiting for the source to finish an
+        # export job (the look-ahead hides most of it) and for the rate limit.
+        "pipeline_own_seconds": round(pipeline_s - timed["export_build_wait"] - waited, 2),
+        "ratio_to_plain_copy_excluding_source_waits": round(
+            (rows / max(pipeline_s - timed["export_build_wait"] - waited, 1e-9)) / (baseline_rows / baseline_s), 3),
         "api_calls": api_calls, "api_calls_daily_quota": 50_000,
         "export_bytes": int(exported), "export_bytes_daily_quota": 500_000_000,
     })

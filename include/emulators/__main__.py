@@ -1,5 +1,5 @@
 """python -m emulators --scenario FILE [--state-dir DIR] [--host 127.0.0.1] [--clock-mode frozen|wall]
-                       [--marketo-daily-quota N] [--fault INSTANCE:FAULT[:param=value,...]]...
+                       [--marketo-daily-quota N] [--marketo-export-quota-mb N] [--fault INSTANCE:FAULT[:param=value,...]]...
 
 Prints the fleet's URLs (the instances, "dropzone" and "control") as one JSON line first, then serves
 until SIGINT or SIGTERM.
@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
                              "wall: it runs in real time from the scenario clock")
     parser.add_argument("--marketo-daily-quota", type=int, default=DEFAULT_DAILY_QUOTA,
                         help=f"API calls per Central day per Marketo instance (default {DEFAULT_DAILY_QUOTA})")
+    parser.add_argument("--marketo-export-quota-mb", type=int, default=None,
+                        help="Bulk Extract bytes per Central day per Marketo instance, in MB (default 500 MiB)")
     parser.add_argument("--fault", action="append", default=[], metavar="INSTANCE:FAULT[:param=value,...]",
                         help="switch a fault on from the start, e.g. marketo:111-AAA-111:latency:seconds=0.5 "
                              "(repeatable)")
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     with fleet:
+        if args.marketo_export_quota_mb is not None:
+            for key in (k for k in fleet.urls if k.startswith("marketo:")):
+                fleet.instance(key).exports.daily_quota_bytes = args.marketo_export_quota_mb * 1_000_000
         try:
             for key, fault, params in faults:
                 fleet.inject(key, fault, **params)

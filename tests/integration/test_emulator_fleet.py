@@ -82,3 +82,22 @@ def test_scenario_structure_is_validated(tmp_path: Path, document: str, message:
     assert message in str(error.value)
     with pytest.raises(ValueError):
         EmulatorFleet.from_scenario(path)
+
+
+def test_cli_sets_the_export_quota(tmp_path: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "emulators", "--scenario", str(BODEA),
+                                "--marketo-export-quota-mb", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        base = json.loads(process.stdout.readline())["marketo:111-AAA-111"]
+        token = requests.get(f"{base}/identity/oauth/token", timeout=5, params={
+            "grant_type": "client_credentials", "client_id": "cdp-emulator-client",
+            "client_secret": "cdp-emulator-secret"}).json()["access_token"]
+        refused = requests.post(f"{base}/bulk/v1/leads/export/create.json", timeout=5,
+                                headers={"Authorization": f"Bearer {token}"},
+                                json={"fields": ["id"], "filter": {"staticListId": 9001}}).json()
+        assert refused["success"] is False
+        assert refused["errors"] == [{"code": "1029", "message": "Export daily quota exceeded"}]
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+        process.stdout.close()
