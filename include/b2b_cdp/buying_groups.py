@@ -24,8 +24,7 @@ from typing import Any
 import psycopg
 
 from b2b_cdp import warehouse
-from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES
-from b2b_cdp.config import AccountAudience, CdpConfig, ConfigError, RoleTemplate, Sandbox
+from b2b_cdp.config import AccountAudience, AccountSegmentCondition, CdpConfig, ConfigError, RoleTemplate, Sandbox
 from b2b_cdp.segments import ConditionCompiler
 
 log = logging.getLogger(__name__)
@@ -42,20 +41,18 @@ def _fragment(name: str, **parts: str) -> str:
 
 
 def compile_account_audience(audience: AccountAudience) -> tuple[str, dict[str, Any]]:
-    """The statement staging an account audience's accounts (`a` is profile_account), and its values."""
+    """The statement staging an account audience's accounts (`a` is profile_account), and its values:
+    the current members of an account audience segment (evaluated earlier in the daily run), or the
+    inline form, compiled as the audience language compiles account audience conditions."""
     compiler = ConditionCompiler()
     if audience.all_:
         condition = "true"
     elif audience.ids:
         condition = _fragment("account_ids", ids=compiler.bind(list(audience.ids)))
-    elif audience.where.attribute is not None:
-        attribute = audience.where.attribute
-        assert attribute.name in ACCOUNT_ATTRIBUTES
-        condition = _fragment("account_attribute", column=attribute.name,
-                              comparison=compiler.comparison(attribute, "").strip())
+    elif audience.segment:
+        condition = compiler.account_audience(AccountSegmentCondition(in_segment=audience.segment))
     else:
-        condition = _fragment("account_opportunities",
-                              **compiler.opportunity_parts(audience.where.opportunities))
+        condition = compiler.account_audience(audience.where)
     return _fragment("insert_accounts", condition=condition), compiler.params
 
 
@@ -152,8 +149,27 @@ def check_buying_groups(cfg: CdpConfig) -> None:
         if si.template not in templates:
             raise ConfigError(f"{where}.template: unknown template {si.template!r}; declared: "
                               f"{', '.join(sorted(templates)) or 'none'}")
+        if si.accounts.segment is not None:
+            _check_audience_segment(cfg, si, f"{where}.accounts.segment")
     _check_role_conditions(cfg)
     _check_buying_group_conditions(cfg)
+
+
+def _check_audience_segment(cfg: CdpConfig, si, where: str) -> None:
+    """A solution interest's `accounts: {segment: ...}` names an account audience of its sandbox."""
+    segment = next((s for s in cfg.segments if s.id == si.accounts.segment), None)
+    accounts = [s.id for s in cfg.segments if s.audience == "account" and cfg.sandbox_of(s) == cfg.sandbox_of(si)]
+    if segment is None:
+        raise ConfigError(f"{where}: {si.accounts.segment!r} is not a declared segment (account audiences of "
+                          f"this sandbox: {', '.join(accounts) or 'none'})")
+    if segment.audience != "account":
+        raise ConfigError(f"{where}: {segment.id!r} is a person segment; a solution interest's accounts are an "
+                          f"account audience (audience: account; declared: {', '.join(accounts) or 'none'})")
+    if cfg.sandbox_of(segment) != cfg.sandbox_of(si):
+        raise ConfigError(f"{where}: {segment.id!r} lives in another sandbox")
+    if segment.id in cfg.segments_reading_buying_groups():
+        raise ConfigError(f"{where}: {segment.id!r} reads buying groups, which are formed from its accounts "
+                          "(a cycle)")
 
 
 def _check_role_conditions(cfg: CdpConfig) -> None:
@@ -174,6 +190,9 @@ def _check_role_conditions(cfg: CdpConfig) -> None:
                 segment = segments.get(cond.in_segment)
                 if segment is None:
                     raise ConfigError(f"{where}: in_segment {cond.in_segment!r} is not a declared segment")
+                if segment.audience != "person":
+                    raise ConfigError(f"{where}: in_segment {cond.in_segment!r} is an account audience (its "
+                                      "members are accounts); a role condition reads person segments")
                 if segment.id in readers:
                     raise ConfigError(f"{where}: in_segment {cond.in_segment!r} reads buying groups, "
                                       "which are formed from this role condition (a cycle)")
@@ -187,7 +206,7 @@ def _check_buying_group_conditions(cfg: CdpConfig) -> None:
     interests = {si.id: si for si in cfg.buying_groups.solution_interests}
     for i, segment in enumerate(cfg.segments):
         where = f"segments[{i}] ({segment.id}).where"
-        for cond in segment.where.walk():
+        for cond in segment.person_conditions():
             if cond.buying_group is None:
                 continue
             si = interests.get(cond.buying_group.solution_interest)

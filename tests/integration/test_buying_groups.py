@@ -194,18 +194,23 @@ def test_audiences_of_complete_groups_and_of_groups_missing_a_role_are_segments(
     ]
 
 
-def test_the_daily_dag_forms_groups_after_the_segments_and_before_their_readers(tmp_path, monkeypatch):
+def segmentation_daily(raw: dict, tmp_path, monkeypatch):
+    """The segmentation_daily DAG as parsed with this configuration."""
     from airflow.dag_processing.dagbag import DagBag
 
-    raw = raw_config()
-    raw["segments"].append({**raw["segments"][0], "id": "complete_groups", "name": "Complete",
-                            "where": {"buying_group": {"solution_interest": "new_product", "complete": True}}})
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(path))
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "segmentation.py"))
     assert bag.import_errors == {}
-    dag = bag.dags["segmentation_daily"]
+    return bag.dags["segmentation_daily"]
+
+
+def test_the_daily_dag_forms_groups_after_the_segments_and_before_their_readers(tmp_path, monkeypatch):
+    raw = raw_config()
+    raw["segments"].append({**raw["segments"][0], "id": "complete_groups", "name": "Complete",
+                            "where": {"buying_group": {"solution_interest": "new_product", "complete": True}}})
+    dag = segmentation_daily(raw, tmp_path, monkeypatch)
     groups = dag.get_task("buying_groups__cdp_bodea_prod")
     assert groups.upstream_task_ids == {"evaluate__cdp_bodea_prod"}
     after = dag.get_task("evaluate_after_buying_groups__cdp_bodea_prod")
