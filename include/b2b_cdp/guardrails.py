@@ -326,6 +326,35 @@ def run_config_checkpoints(cfg: CdpConfig) -> dict[str, CheckpointOutcome]:
     return outcomes
 
 
+def run_rule_checkpoint(name: str, sandbox, run_id: str, facts) -> CheckpointOutcome:
+    """A checkpoint over facts computed in the warehouse (a DataFrame of one row per rule: `rule`,
+    `violations`, `example`): every rule must have no violation. The result is rendered with the
+    other Data Docs and stored in the sandbox's ops_checkpoint_result."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    from b2b_cdp.ops import record_checkpoints
+
+    context = gx_context()
+    batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add(gx.ExpectationSuite(name=name))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="violations", max_value=0))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+    result = definition.run(batch_parameters={"dataframe": facts}, result_format={
+        "result_format": "COMPLETE", "unexpected_index_column_names": ["rule"]})
+    build_data_docs(context)
+    outcome = CheckpointOutcome(name, result.success)
+    examples = dict(zip(facts["rule"], zip(facts["violations"], facts["example"])))
+    for check in result.results:
+        for row in check.result.get("unexpected_index_list") or []:
+            count, example = examples[row["rule"]]
+            outcome.violations.append(f"{row['rule']}: {count} violation(s), e.g. {example}")
+    record_checkpoints(sandbox, run_id, {name: outcome})
+    log.info("Checkpoint %s: %s%s", name, "passed" if outcome.success else "FAILED ",
+             "; ".join(outcome.violations))
+    return outcome
+
+
 def enforce(outcomes: dict[str, CheckpointOutcome]) -> None:
     failures = [v for o in outcomes.values() for v in o.violations]
     if failures:

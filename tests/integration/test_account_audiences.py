@@ -112,7 +112,8 @@ def test_a_solution_interest_forms_groups_in_an_account_audience_segment(stitche
     cfg = parse_config(raw)
     segments.evaluate_sandbox(cfg, stitched, as_of=CLOCK, run_id="run-1")
     result = buying_groups.evaluate_sandbox(cfg, stitched, as_of=CLOCK, run_id="run-1")
-    assert result["solution_interests"] == {"new_product": {"groups": 2, "complete": 0, "members": 2}}
+    assert result["solution_interests"] == {"new_product": {"groups": 2, "complete": 0, "members": 2, "entered": 2,
+                                                            "exited": 0, "dissolved": 0}}
     assert one(stitched, "SELECT a.name FROM buying_group g JOIN profile_account a USING (account_id) "
                          "WHERE g.dissolved_at IS NULL ORDER BY 1") == [("Acme Robotics",), ("Globex",)]
 
