@@ -6,8 +6,8 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from b2b_cdp.config import load_config
-from b2b_cdp.orchestration import (DEFAULT_ARGS, check_guardrails, profile_asset, run_time, sandbox_param,
-                                   segment_asset, segments_param, selected_segment_ids,
+from b2b_cdp.orchestration import (DEFAULT_ARGS, buying_group_asset, check_guardrails, profile_asset, run_time,
+                                   sandbox_param, segment_asset, segments_param, selected_segment_ids,
                                    skip_unless_sandbox_selected)
 
 _cfg = load_config()
@@ -49,7 +49,22 @@ def _evaluate_buying_groups(sandbox):
         skip_unless_sandbox_selected(context, sandbox)
         return evaluate_sandbox(_cfg, sandbox, as_of=run_time(context), run_id=context["run_id"])
 
-    return buying_groups()
+    interests = [si.id for si in _cfg.buying_groups.solution_interests if _cfg.sandbox_of(si) == sandbox]
+
+    @task(task_id=f"check_buying_groups__{sandbox.schema}", outlets=[buying_group_asset(i) for i in interests],
+          trigger_rule=_AFTER_SKIPS)
+    def check(formed: dict, *, outlet_events=None, **context) -> dict:
+        from b2b_cdp.buying_groups import check_results
+        skip_unless_sandbox_selected(context, sandbox)
+        outcome = check_results(_cfg, sandbox, context["run_id"])
+        if not outcome.success:
+            raise ValueError(f"buying-group checkpoint failed: {outcome.violations}")
+        for interest in interests:
+            outlet_events[buying_group_asset(interest)].extra = formed["solution_interests"][interest]
+        return outcome.as_dict()
+
+    formed = buying_groups()
+    return formed, check(formed)
 
 
 @dag(dag_id="segmentation_daily", schedule="@daily", catchup=False, default_args=DEFAULT_ARGS,
@@ -61,9 +76,12 @@ def segmentation_daily():
 
     Evaluates the segments declared in the configuration (compiled to set-based SQL) once a day,
     as B2B multi-entity segments are, at the run's logical date (never the wall clock), then forms
-    and scores the buying groups of each solution interest, then evaluates the segments that read
-    buying groups. Membership keeps its history (entered/exited); each segment emits an asset event
-    with its counts, which triggers the activation DAGs.
+    and scores the buying groups of each solution interest and checks them (a GX checkpoint: scores
+    within 0..100, one role per member and group, the complete flag consistent with the required
+    roles, the groups exactly the account audience's accounts), then evaluates the segments that
+    read buying groups. Person segments and account audiences (`audience: account`) keep their
+    membership history (entered/exited); each segment emits an asset event with its counts, which
+    triggers the activation DAGs, and each solution interest one with its groups' counts.
 
     The `sandbox` param ("all" by default, else `<platform_instance>/<name>`) runs one sandbox's
     tasks only, the others skip. The `segments` param (segment ids; empty by default, meaning every
@@ -81,7 +99,9 @@ def segmentation_daily():
         if before:
             upstream = upstream >> _evaluate_segments(f"evaluate__{sandbox.schema}", sandbox, before)
         if has_groups:
-            upstream = upstream >> _evaluate_buying_groups(sandbox)
+            formed, checked = _evaluate_buying_groups(sandbox)
+            upstream >> formed
+            upstream = checked
         if after:
             upstream >> _evaluate_segments(f"evaluate_after_buying_groups__{sandbox.schema}", sandbox, after)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
+                      model_validator)
 
 from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, EVENT_FIELDS, PERSON_ATTRIBUTES, OPERATORS
 
@@ -251,15 +252,87 @@ class Condition(_Model):
             yield from child.walk()
 
 
-class Segment(_Model):
+class AccountSegmentCondition(_Model):
+    """A condition on one account, for account audiences (segments whose members are accounts):
+    an account attribute, an aggregate over its deals, current membership of another account
+    audience, or `person`: at least one of its people (any relation to the account, profiles
+    excluded by the guardrails left out) meets a person condition."""
+
+    all_: list["AccountSegmentCondition"] | None = Field(default=None, alias="all", min_length=1)
+    any_: list["AccountSegmentCondition"] | None = Field(default=None, alias="any", min_length=1)
+    not_: "AccountSegmentCondition | None" = Field(default=None, alias="not")
+    attribute: AttributeCondition | None = None
+    opportunities: OpportunityAggregate | None = None
+    in_segment: str | None = None
+    person: Condition | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "AccountSegmentCondition":
+        present = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(present) != 1:
+            keys = "all, any, not, attribute, opportunities, in_segment, person"
+            raise ValueError(f"an account audience condition has exactly one of: {keys} (found {len(present)})")
+        if self.attribute is not None:
+            _known(self.attribute.name, ACCOUNT_ATTRIBUTES, "account attribute")
+        return self
+
+    def walk(self):
+        """This condition and every account condition nested in it (not into `person`)."""
+        yield self
+        for child in (self.all_ or []) + (self.any_ or []) + ([self.not_] if self.not_ else []):
+            yield from child.walk()
+
+
+class _SegmentFields(_Model):
     id: str = Field(pattern=NAME)
     name: str
     description: str = ""
     platform_instance: str
     sandbox: str
-    audience: Literal["person"] = "person"
     mode: Literal["batch", "streaming"] = "batch"
+
+
+class Segment(_SegmentFields):
+    """A person audience: its members are persons."""
+
+    audience: Literal["person"] = "person"
     where: Condition
+
+    def person_conditions(self):
+        """Every person condition of the segment."""
+        return self.where.walk()
+
+    def in_segments(self) -> set[str]:
+        """The segments this one reads (in_segment)."""
+        return {c.in_segment for c in self.where.walk() if c.in_segment}
+
+
+class AccountSegment(_SegmentFields):
+    """An account audience (`audience: account`): its members are accounts. Batch only (declaring
+    one streaming is refused with the reason)."""
+
+    audience: Literal["account"]
+    where: AccountSegmentCondition
+
+    def person_conditions(self):
+        """Every person condition nested in the audience's `person` conditions."""
+        for cond in self.where.walk():
+            if cond.person is not None:
+                yield from cond.person.walk()
+
+    def in_segments(self) -> set[str]:
+        return ({c.in_segment for c in self.where.walk() if c.in_segment}
+                | {c.in_segment for c in self.person_conditions() if c.in_segment})
+
+
+def _audience_of(value: Any) -> str:
+    return (value.get("audience", "person") if isinstance(value, dict)
+            else getattr(value, "audience", "person"))
+
+
+# A segment entry is a person audience unless it says `audience: account`.
+AnySegment = Annotated[Union[Annotated[Segment, Tag("person")], Annotated[AccountSegment, Tag("account")]],
+                       Discriminator(_audience_of)]
 
 
 # --------------------------------------------------------------------------- buying groups
@@ -322,18 +395,20 @@ class RoleTemplate(_Model):
 
 
 class AccountAudience(_Model):
-    """The accounts a solution interest forms groups in: every account, a list of account ids (an
-    account id, an MDM id or any source key of the account), or an account condition (an account
-    attribute or an aggregate over the account's opportunities)."""
+    """The accounts a solution interest forms groups in: an account audience segment (`segment`:
+    its id), or, inline, every account, a list of account ids (an account id, an MDM id or any
+    source key of the account), or an account condition (an account attribute or an aggregate over
+    the account's opportunities)."""
 
+    segment: str | None = None
     all_: Literal[True] | None = Field(default=None, alias="all")
     ids: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
     where: AccountCondition | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> "AccountAudience":
-        if sum(x is not None for x in (self.all_, self.ids, self.where)) != 1:
-            raise ValueError("an account audience has exactly one of: all: true, ids, where")
+        if sum(x is not None for x in (self.segment, self.all_, self.ids, self.where)) != 1:
+            raise ValueError("an account audience has exactly one of: segment, all: true, ids, where")
         return self
 
 
@@ -568,7 +643,7 @@ class CdpConfig(_Model):
     platform_instances: list[PlatformInstance] = Field(min_length=1)
     identity: IdentityRules = Field(default_factory=IdentityRules)
     sources: list[Source] = Field(default_factory=list)
-    segments: list[Segment] = Field(default_factory=list)
+    segments: list[AnySegment] = Field(default_factory=list)
     destinations: list[Destination] = Field(default_factory=list)
     buying_groups: BuyingGroups = Field(default_factory=BuyingGroups)
 
@@ -601,6 +676,9 @@ class CdpConfig(_Model):
                 seg = segments.get(aud.segment)
                 if seg is None:
                     raise ValueError(f"destinations[{i}].audiences[{j}].segment: unknown segment {aud.segment!r}")
+                if seg.audience != "person":
+                    raise ValueError(f"destinations[{i}].audiences[{j}].segment: {aud.segment!r} is an account "
+                                     "audience (its members are accounts); audiences take person segments")
                 if (seg.platform_instance, seg.sandbox) != (dest.platform_instance, dest.sandbox):
                     raise ValueError(
                         f"destinations[{i}].audiences[{j}]: segment {aud.segment!r} lives in "
@@ -628,22 +706,21 @@ class CdpConfig(_Model):
     def source(self, source_id: str) -> MarketoSource | SalesforceSource | MdmSource:
         return next(s for s in self.sources if s.id == source_id)
 
-    def segment(self, segment_id: str) -> Segment:
+    def segment(self, segment_id: str) -> Segment | AccountSegment:
         return next(s for s in self.segments if s.id == segment_id)
 
     def destination(self, destination_id: str) -> AnyDestination:
         return next(d for d in self.destinations if d.id == destination_id)
 
-    def sandbox_of(self, item: Segment | AnyDestination | SolutionInterest) -> Sandbox:
+    def sandbox_of(self, item: Segment | AccountSegment | AnyDestination | SolutionInterest) -> Sandbox:
         return Sandbox(platform_instance=item.platform_instance, name=item.sandbox)
 
     def segments_reading_buying_groups(self) -> set[str]:
         """The segments that read buying groups, directly or through in_segment: the daily run
         evaluates them after the buying groups, the other segments before (role conditions may
         read those)."""
-        readers = {s.id for s in self.segments if any(c.buying_group for c in s.where.walk())}
-        while grown := {s.id for s in self.segments if s.id not in readers
-                        and any(c.in_segment in readers for c in s.where.walk())}:
+        readers = {s.id for s in self.segments if any(c.buying_group for c in s.person_conditions())}
+        while grown := {s.id for s in self.segments if s.id not in readers and s.in_segments() & readers}:
             readers |= grown
         return readers
 
@@ -684,8 +761,8 @@ def _location(loc: tuple, data: Any) -> str:
             if isinstance(node, dict) and "id" in node and out.count("[") == 1:
                 out += f" ({node['id']})"
             continue
-        if isinstance(node, dict) and part not in node and node.get("type") == part:
-            continue  # the tag of a discriminated union (e.g. 'marketo'), not a YAML key
+        if isinstance(node, dict) and part not in node and part in (node.get("type"), _audience_of(node)):
+            continue  # the tag of a discriminated union (e.g. 'marketo', 'account'), not a YAML key
         out += f".{part}" if out else part
         node = node.get(part) if isinstance(node, dict) else None
     return out
@@ -706,6 +783,9 @@ def parse_config(data: Any, origin: str = "<config>") -> CdpConfig:
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = "unknown key (check the spelling)"
+            if err["type"] == "union_tag_invalid" and "_audience_of" in err["msg"]:
+                where, message = f"{where}.audience", (f"unknown audience {err['ctx']['tag']!r}; use person "
+                                                       "(members are persons, the default) or account")
             lines.append(f"  {where}: {message}")
         raise ConfigError(f"{origin} is not a valid configuration:\n" + "\n".join(lines)) from None
     try:

@@ -486,6 +486,11 @@ def run_explain_segment(*, segment: str, email: str, as_of: str | None = None, s
         except ConfigError as exc:
             raise ExplainError(str(exc)) from None
         chosen = segment_named(cfg, segment, sandbox)
+        if chosen.audience == "account":
+            raise ExplainError(f"segment {segment!r} is an account audience: its members are accounts, not "
+                               "persons, so there is no person's verdict to explain; its current members are "
+                               "the open rows of audience_account_membership, and `make explain-account ACCOUNT=...` "
+                               "shows an account's attributes, deals and people")
         when = parse_as_of(as_of)
         use_demo_warehouse(scenario or DEFAULT_SCENARIO)
         with reading(cfg.sandbox_of(chosen)) as conn:

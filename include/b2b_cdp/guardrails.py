@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from b2b_cdp.catalog import PERSON_ATTRIBUTES
-from b2b_cdp.config import (MAX_VALUES_PER_CONDITION, PROJECT_ROOT, AccountCondition, CdpConfig, Comparison,
-                            Condition)
+from b2b_cdp.config import (MAX_VALUES_PER_CONDITION, PROJECT_ROOT, AccountCondition, AccountSegmentCondition,
+                            CdpConfig, Comparison, Condition)
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +81,27 @@ def _condition_trees(cfg: CdpConfig):
                 yield f"buying_groups.templates[{t}] ({template.id}).roles[{r}].where", role.where
 
 
-def _walk(cond: Condition, path: str, containers: tuple[str, ...] = ()):
-    """(path, condition, the all/any/not containers it sits in, outermost first) for every node."""
+def _walk(cond: Condition | AccountSegmentCondition, path: str, containers: tuple[str, ...] = ()):
+    """(path, condition, the all/any/not containers it sits in, outermost first) for every node; an
+    account audience's `person` condition is walked as part of its tree (its containers count)."""
     yield path, cond, containers
     for key, children in (("all", cond.all_), ("any", cond.any_), ("not", [cond.not_] if cond.not_ else None)):
         for i, child in enumerate(children or []):
             child_path = f"{path}.not" if key == "not" else f"{path}.{key}[{i}]"
             yield from _walk(child, child_path, containers + (key,))
+    if isinstance(cond, AccountSegmentCondition) and cond.person is not None:
+        yield from _walk(cond.person, f"{path}.person", containers)
 
 
 def _value_count(cond: Comparison) -> int:
     return len(cond.value) if isinstance(cond.value, list) else int(cond.value is not None)
 
 
-def _leaf_values(cond: Condition | AccountCondition) -> tuple[str, list[tuple[str, int]]]:
+def _leaf_values(cond: Condition | AccountCondition | AccountSegmentCondition) -> tuple[str, list[tuple[str, int]]]:
     """The key of a leaf condition and the values it compares against, part by part."""
-    if isinstance(cond, AccountCondition):
+    if isinstance(cond, AccountSegmentCondition) and cond.in_segment is not None:
+        return "in_segment", [("segment", 1)]
+    if isinstance(cond, (AccountCondition, AccountSegmentCondition)):
         return _account_values(cond, "")
     if cond.attribute is not None:
         return "attribute", [("value", _value_count(cond.attribute))]
@@ -109,7 +114,7 @@ def _leaf_values(cond: Condition | AccountCondition) -> tuple[str, list[tuple[st
     return "in_segment", [("segment", 1)]
 
 
-def _account_values(cond: AccountCondition, prefix: str) -> tuple[str, list[tuple[str, int]]]:
+def _account_values(cond: AccountCondition | AccountSegmentCondition, prefix: str) -> tuple[str, list[tuple[str, int]]]:
     if cond.attribute is not None:
         return f"{prefix}attribute", [("value", _value_count(cond.attribute))]
     agg = cond.opportunities
@@ -135,11 +140,12 @@ def _segment_tables(cfg: CdpConfig) -> dict[str, list[dict]]:
         streaming_counts.append(_count_row(
             label, "streaming segments", [f"segments[{i}] ({s.id}).mode" for i, s in here if s.mode == "streaming"],
             MAX_STREAMING_SEGMENTS_PER_SANDBOX))
-        # Account audiences: each solution interest's `accounts`, and any segment whose entity is
-        # accounts (segments are person audiences only today, so none counts yet).
-        audiences = [f"buying_groups.solution_interests[{i}] ({si.id}).accounts"
-                     for i, si in enumerate(cfg.buying_groups.solution_interests) if cfg.sandbox_of(si) == sandbox]
-        audiences += [f"segments[{i}] ({s.id}).audience" for i, s in here if s.audience != "person"]
+        # Account audiences: every segment with `audience: account`, and each solution interest's
+        # inline `accounts` (one naming an account audience segment reuses it: not counted again).
+        audiences = [f"segments[{i}] ({s.id}).audience" for i, s in here if s.audience == "account"]
+        audiences += [f"buying_groups.solution_interests[{i}] ({si.id}).accounts"
+                      for i, si in enumerate(cfg.buying_groups.solution_interests)
+                      if cfg.sandbox_of(si) == sandbox and si.accounts.segment is None]
         account_audience_counts.append(_count_row(label, "account audiences", audiences,
                                                   MAX_ACCOUNT_AUDIENCES_PER_SANDBOX))
 
@@ -148,7 +154,7 @@ def _segment_tables(cfg: CdpConfig) -> dict[str, list[dict]]:
     for root_path, root in _condition_trees(cfg):
         deepest_path, deepest = root_path, ()
         for path, cond, containers in _walk(root, root_path):
-            if cond.all_ is None and cond.any_ is None and cond.not_ is None:
+            if cond.all_ is None and cond.any_ is None and cond.not_ is None and getattr(cond, "person", None) is None:
                 leaves.append((path, cond))
             elif len(containers) + 1 > len(deepest):
                 deepest_path, deepest = path, containers + (_container(cond),)
@@ -219,10 +225,11 @@ def _suites():
             gxe.ExpectColumnValuesToBeBetween(
                 column="count", min_value=0, max_value=MAX_ACCOUNT_AUDIENCES_PER_SANDBOX, meta={
                     "rule": f"At most {MAX_ACCOUNT_AUDIENCES_PER_SANDBOX} account audiences per sandbox "
-                            "(the accounts of each buying-group solution interest; segments are person "
-                            "audiences only, so none counts)",
-                    "fix": "merge solution interests that share a template and an account audience, or "
-                           "move some to another sandbox"}),
+                            "(segments with audience: account, and the inline accounts of each buying-group "
+                            "solution interest)",
+                    "fix": "merge account audiences that differ only in a value (an in list), let solution "
+                           "interests with the same accounts name one account audience segment "
+                           "(accounts: {segment: <id>}), or move some to another sandbox"}),
         ), (
             "condition_depths",
             gxe.ExpectColumnValuesToBeBetween(
@@ -317,6 +324,35 @@ def run_config_checkpoints(cfg: CdpConfig) -> dict[str, CheckpointOutcome]:
         log.info("Checkpoint %s: %s", checkpoint_name, "passed" if outcome.success else "FAILED")
     build_data_docs(context)
     return outcomes
+
+
+def run_rule_checkpoint(name: str, sandbox, run_id: str, facts) -> CheckpointOutcome:
+    """A checkpoint over facts computed in the warehouse (a DataFrame of one row per rule: `rule`,
+    `violations`, `example`): every rule must have no violation. The result is rendered with the
+    other Data Docs and stored in the sandbox's ops_checkpoint_result."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    from b2b_cdp.ops import record_checkpoints
+
+    context = gx_context()
+    batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add(gx.ExpectationSuite(name=name))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="violations", max_value=0))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+    result = definition.run(batch_parameters={"dataframe": facts}, result_format={
+        "result_format": "COMPLETE", "unexpected_index_column_names": ["rule"]})
+    build_data_docs(context)
+    outcome = CheckpointOutcome(name, result.success)
+    examples = dict(zip(facts["rule"], zip(facts["violations"], facts["example"])))
+    for check in result.results:
+        for row in check.result.get("unexpected_index_list") or []:
+            count, example = examples[row["rule"]]
+            outcome.violations.append(f"{row['rule']}: {count} violation(s), e.g. {example}")
+    record_checkpoints(sandbox, run_id, {name: outcome})
+    log.info("Checkpoint %s: %s%s", name, "passed" if outcome.success else "FAILED ",
+             "; ".join(outcome.violations))
+    return outcome
 
 
 def enforce(outcomes: dict[str, CheckpointOutcome]) -> None:

@@ -42,6 +42,12 @@ def segment_asset(segment_id: str) -> Asset:
     return Asset(name=f"cdp.audience.{segment_id}", group="cdp")
 
 
+def buying_group_asset(solution_interest: str) -> Asset:
+    """The buying groups of one solution interest (each checked formation emits an event with the
+    counts of groups, complete groups, members, entered, exited and dissolved)."""
+    return Asset(name=f"cdp.buying_groups.{solution_interest}", group="cdp")
+
+
 def run_time(context: dict) -> datetime:
     """The run's point in time: its logical date, or when it was due for runs without one
     (asset-triggered and some manual runs). Never the wall clock."""

@@ -16,8 +16,9 @@ from typing import Any
 
 from b2b_cdp import warehouse
 from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, PERSON_ATTRIBUTES
-from b2b_cdp.config import (AccountCondition, BuyingGroupCondition, CdpConfig, Comparison, Condition,
-                            ConfigError, EventCondition, FieldCondition, OpportunityAggregate, Sandbox, Segment)
+from b2b_cdp.config import (AccountCondition, AccountSegment, AccountSegmentCondition, BuyingGroupCondition,
+                            CdpConfig, Comparison, Condition, ConfigError, EventCondition, FieldCondition,
+                            OpportunityAggregate, Sandbox, Segment)
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,10 @@ STREAMING_MAX_WINDOW_HOURS = 24
 LIKE_OPERATORS = ("contains", "starts_with", "ends_with")
 SYMBOLS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # `{over}` is empty where the deals are filtered by the join, or a FILTER (WHERE ...) clause.
+# The fragments of an account condition, over a person's accounts or over the account itself.
+ACCOUNT_FRAGMENTS = {"person": ("account_attribute", "opportunity_fact", "opportunity_aggregate"),
+                     "account": ("account_audience_attribute", "account_audience_opportunity_fact",
+                                 "account_audience_opportunities")}
 AGGREGATES = {"sum": "coalesce(sum(o.amount){over}, 0)", "max": "coalesce(max(o.amount){over}, 0)",
               "count": "count(o.opportunity_key){over}"}
 
@@ -37,6 +42,7 @@ class CompiledSegment:
     mode: str
     definition_hash: str
     depends_on: set[str] = field(default_factory=set)
+    audience: str = "person"
 
 
 def _fragment(name: str, **parts: str) -> str:
@@ -49,8 +55,9 @@ def _like_pattern(value: str, op: str) -> str:
 
 
 class ConditionCompiler:
-    """Compiles conditions of the audience language to SQL over `p` (profile_person), binding every
-    value; also used for buying-group role conditions and account audiences (b2b_cdp.buying_groups)."""
+    """Compiles conditions of the audience language to SQL over `p` (profile_person), and account
+    audience conditions over `a` (profile_account), binding every value; also used for buying-group
+    role conditions and solution interests' inline account audiences (b2b_cdp.buying_groups)."""
 
     def __init__(self, facts: "PassFacts | None" = None):
         self.params: dict[str, Any] = {}
@@ -81,13 +88,20 @@ class ConditionCompiler:
             return f"{column_sql} IS NULL"
         raise ValueError(f"unsupported operator {op!r}")
 
+    @staticmethod
+    def nested(cond: Condition | AccountSegmentCondition | AccountCondition, compile_child) -> str | None:
+        """all/any/not over the children compiled by `compile_child`; None for a leaf."""
+        if getattr(cond, "all_", None) is not None:
+            return "(" + " AND ".join(compile_child(c) for c in cond.all_) + ")"
+        if getattr(cond, "any_", None) is not None:
+            return "(" + " OR ".join(compile_child(c) for c in cond.any_) + ")"
+        if getattr(cond, "not_", None) is not None:
+            return f"NOT {compile_child(cond.not_)}"
+        return None
+
     def condition(self, cond: Condition) -> str:
-        if cond.all_ is not None:
-            return "(" + " AND ".join(self.condition(c) for c in cond.all_) + ")"
-        if cond.any_ is not None:
-            return "(" + " OR ".join(self.condition(c) for c in cond.any_) + ")"
-        if cond.not_ is not None:
-            return f"NOT {self.condition(cond.not_)}"
+        if (combined := self.nested(cond, self.condition)) is not None:
+            return combined
         if cond.attribute is not None:
             assert cond.attribute.name in PERSON_ATTRIBUTES
             return _fragment("person_attribute", column=cond.attribute.name,
@@ -101,15 +115,30 @@ class ConditionCompiler:
         self.depends_on.add(cond.in_segment)
         return _fragment("in_segment", segment_id=self.bind(cond.in_segment))
 
-    def account(self, cond: AccountCondition) -> str:
+    def account(self, cond: AccountCondition | AccountSegmentCondition, over: str = "person") -> str:
+        """An account attribute or opportunity aggregate: of any of the person's accounts (`p`), or
+        of the account itself (`a`, an account audience)."""
+        attribute, fact, aggregate = ACCOUNT_FRAGMENTS[over]
         if cond.attribute is not None:
             assert cond.attribute.name in ACCOUNT_ATTRIBUTES
-            return _fragment("account_attribute", column=cond.attribute.name,
+            return _fragment(attribute, column=cond.attribute.name,
                              comparison=self.comparison(cond.attribute, "").strip())
         if self.facts is not None:
-            return _fragment("opportunity_fact", column=self.facts.opportunity_column(cond.opportunities),
+            return _fragment(fact, column=self.facts.opportunity_column(cond.opportunities),
                              comparison=self.comparison(cond.opportunities, "").strip())
-        return _fragment("opportunity_aggregate", **self.opportunity_parts(cond.opportunities))
+        return _fragment(aggregate, **self.opportunity_parts(cond.opportunities))
+
+    def account_audience(self, cond: AccountSegmentCondition | AccountCondition) -> str:
+        """An account audience condition over `a` (profile_account); an inline account condition of a
+        solution interest (attribute or opportunities) compiles the same way."""
+        if (combined := self.nested(cond, self.account_audience)) is not None:
+            return combined
+        if cond.attribute is not None or cond.opportunities is not None:
+            return self.account(cond, over="account")
+        if cond.person is not None:
+            return _fragment("account_audience_person", condition=self.condition(cond.person))
+        self.depends_on.add(cond.in_segment)
+        return _fragment("account_audience_in_segment", segment_id=self.bind(cond.in_segment))
 
     def opportunity_filter(self, agg: OpportunityAggregate) -> str:
         """Which deals an opportunity aggregate counts (`o` is the deal)."""
@@ -235,6 +264,8 @@ class PassFacts:
 def streaming_ineligibility(segment: Segment) -> str | None:
     """Why a segment cannot be evaluated continuously, or None when it can: streaming covers people
     and their events within windows under 24 hours; accounts and opportunities are batch only."""
+    if segment.audience == "account":
+        return "it is an account audience (its members are accounts), which is evaluated in batch once a day"
     for cond in segment.where.walk():
         if cond.account is not None or cond.buying_group is not None:
             what = "accounts or opportunities" if cond.account is not None else "buying groups"
@@ -245,18 +276,23 @@ def streaming_ineligibility(segment: Segment) -> str | None:
     return None
 
 
-def definition_hash(segment: Segment) -> str:
+def definition_hash(segment: Segment | AccountSegment) -> str:
     body = json.dumps(segment.where.model_dump(by_alias=True, exclude_none=True), sort_keys=True)
+    if segment.audience != "person":     # a person segment's hash stays what it was
+        body = json.dumps({"audience": segment.audience, "where": json.loads(body)}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-def compile_segment(segment: Segment, facts: PassFacts | None = None) -> CompiledSegment:
-    """The segment's member query; with `facts`, reading the facts tables that pass stages."""
+def compile_segment(segment: Segment | AccountSegment, facts: PassFacts | None = None) -> CompiledSegment:
+    """The segment's member query (person ids, or account ids for an account audience); with
+    `facts`, reading the facts tables that pass stages."""
     compiler = ConditionCompiler(facts)
-    condition = compiler.condition(segment.where)
-    statement = _fragment("select_members", condition=condition)
+    if segment.audience == "account":
+        statement = _fragment("select_accounts", condition=compiler.account_audience(segment.where))
+    else:
+        statement = _fragment("select_members", condition=compiler.condition(segment.where))
     return CompiledSegment(segment.id, statement, compiler.params, segment.mode,
-                           definition_hash(segment), compiler.depends_on)
+                           definition_hash(segment), compiler.depends_on, segment.audience)
 
 
 def check_segments(cfg: CdpConfig) -> None:
@@ -267,23 +303,39 @@ def check_segments(cfg: CdpConfig) -> None:
         if segment.mode == "streaming":
             reason = streaming_ineligibility(segment)
             if reason:
-                raise ConfigError(f"{where}.mode: declared streaming, but {reason}; declare it batch, "
-                                  "or move the multi-entity part into a batch segment and use in_segment")
-        for cond in segment.where.walk():
-            if cond.in_segment is None:
-                continue
-            if cond.in_segment not in by_id:
-                raise ConfigError(f"{where}.where: in_segment {cond.in_segment!r} is not a declared segment")
-            other = by_id[cond.in_segment][1]
+                fix = ("declare it batch (or leave mode out)" if segment.audience == "account" else
+                       "declare it batch, or move the multi-entity part into a batch segment and use in_segment")
+                raise ConfigError(f"{where}.mode: declared streaming, but {reason}; {fix}")
+        # An account audience's own in_segment reads account audiences; person conditions read persons.
+        references = [(c.in_segment, "person") for c in segment.person_conditions() if c.in_segment]
+        if segment.audience == "account":
+            references += [(c.in_segment, "account") for c in segment.where.walk() if c.in_segment]
+        for reference, wanted in references:
+            if reference not in by_id:
+                raise ConfigError(f"{where}.where: in_segment {reference!r} is not a declared segment")
+            other = by_id[reference][1]
             if cfg.sandbox_of(other) != cfg.sandbox_of(segment):
-                raise ConfigError(f"{where}.where: in_segment {cond.in_segment!r} lives in another sandbox")
+                raise ConfigError(f"{where}.where: in_segment {reference!r} lives in another sandbox")
+            if other.audience != wanted:
+                raise ConfigError(
+                    f"{where}.where: in_segment {reference!r} is an account audience (its members are "
+                    "accounts); a person condition reads person segments (in an account audience, use "
+                    "in_segment at its top level, outside person)" if wanted == "person" else
+                    f"{where}.where: in_segment {reference!r} is a person segment; an account audience's "
+                    f"own in_segment reads account audiences (use person: {{in_segment: {reference}}} for "
+                    "accounts having a member of it)")
+        if segment.audience == "account":
+            if any(cond.account is not None for cond in segment.person_conditions()):
+                raise ConfigError(f"{where}.where: a person condition of an account audience does not read "
+                                  "accounts (the account is the audience's member); put account conditions "
+                                  "at the audience's top level")
     evaluation_order(cfg.segments)
 
 
 def evaluation_order(segments: list[Segment]) -> list[Segment]:
     """Segments ordered so that every in_segment input is evaluated before its readers."""
     by_id = {s.id: s for s in segments}
-    deps = {s.id: {c.in_segment for c in s.where.walk() if c.in_segment} & set(by_id) for s in segments}
+    deps = {s.id: s.in_segments() & set(by_id) for s in segments}
     ordered, done, visiting = [], set(), set()
 
     def visit(segment_id: str, chain: list[str]) -> None:
@@ -347,6 +399,9 @@ def evaluate_streaming(cfg: CdpConfig, sandbox: Sandbox, *, run_id: str) -> dict
 STREAM_SCOPES = {"qualifying_scope": "JOIN stream_persons s ON s.person_id = q.person_id",
                  "exit_scope": "AND m.person_id IN (SELECT person_id FROM stream_persons)"}
 BATCH_SCOPES = {"qualifying_scope": "", "exit_scope": ""}
+# Where each kind of audience keeps its members, and what a member is.
+MEMBERSHIP = {"person": {"membership": "audience_membership", "member": "person_id"},
+              "account": {"membership": "audience_account_membership", "member": "account_id"}}
 
 
 def _evaluate_pass(conn, segments: list[Segment], compiled: list[CompiledSegment], facts: PassFacts, run_id: str,
@@ -368,11 +423,14 @@ def _evaluate(conn, segment: Segment, compiled: CompiledSegment, as_of: datetime
     """One segment: who qualifies, the memberships of those who left closed, the new ones opened."""
     keys = {"segment_id": segment.id, "as_of": as_of}
     with conn.cursor() as cur:
-        cur.execute(_fragment("apply_membership", members=compiled.sql, **scopes), {**compiled.params, **keys})
+        cur.execute(_fragment("apply_membership", members=compiled.sql, **MEMBERSHIP[compiled.audience], **scopes),
+                    {**compiled.params, **keys})
         (open_before, exited, entered), = cur.fetchall()
     members = open_before - exited + entered
     warehouse.run(conn, "segments/record_evaluation", {
-        **keys, "mode": segment.mode, "definition_hash": compiled.definition_hash, "members": members,
+        **keys, "mode": segment.mode, "audience": compiled.audience, "definition_hash": compiled.definition_hash,
+        "members": members,
         "entered": entered, "exited": exited, "run_id": run_id, "excluded_profiles": excluded_profiles}).close()
-    log.info("Segment %s at %s: %d members (+%d, -%d)", segment.id, as_of.isoformat(), members, entered, exited)
+    log.info("Segment %s at %s: %d %s members (+%d, -%d)", segment.id, as_of.isoformat(), members,
+             compiled.audience, entered, exited)
     return {"members": members, "entered": entered, "exited": exited}

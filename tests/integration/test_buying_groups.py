@@ -73,7 +73,8 @@ def sandbox(stitched):
 
 def test_bodea_groups_roles_and_scores(sandbox):
     result, _ = evaluate(load_config(), sandbox, CLOCK)
-    assert result == {"solution_interests": {"new_product": {"groups": 3, "complete": 1, "members": 5}},
+    assert result == {"solution_interests": {"new_product": {"groups": 3, "complete": 1, "members": 5, "entered": 5,
+                                                             "exited": 0, "dissolved": 0}},
                       "entered": 5, "exited": 0, "dissolved": 0}
     assert one(sandbox, MEMBERS) == EXPECTED_MEMBERS
     assert one(sandbox, GROUPS) == [
@@ -150,10 +151,39 @@ def test_groups_of_accounts_leaving_the_audience_dissolve(sandbox):
     raw["buying_groups"]["solution_interests"][0]["accounts"] = {"ids": ["MDM-TOWNSEND"]}
     result, _ = evaluate(parse_config(raw), sandbox, CLOCK + timedelta(days=1), run_id="run-2")
     assert (result["dissolved"], result["exited"], result["entered"]) == (2, 2, 0)
-    assert result["solution_interests"]["new_product"] == {"groups": 1, "complete": 1, "members": 3}
+    assert result["solution_interests"]["new_product"] == {"groups": 1, "complete": 1, "members": 3, "entered": 0,
+                                                           "exited": 2, "dissolved": 2}
     assert [(row[0], row[7]) for row in one(sandbox, GROUPS)] == [
         ("MDM-ACME", False), ("MDM-GLOBEX", False), ("MDM-TOWNSEND", True)]
     assert [row[0] for row in one(sandbox, MEMBERS)] == ["MDM-TOWNSEND"] * 3
+
+
+def test_the_checkpoint_after_formation_passes_then_names_each_broken_rule(sandbox):
+    cfg = load_config()
+    evaluate(cfg, sandbox, CLOCK)
+    outcome = buying_groups.check_results(cfg, sandbox, "run-1")
+    assert (outcome.success, outcome.violations) == (True, [])
+    assert one(sandbox, "SELECT checkpoint, success FROM ops_checkpoint_result WHERE run_id = 'run-1' "
+                        "AND checkpoint LIKE 'buying_groups%%'") == [("buying_groups__cdp_bodea_prod", True)]
+
+    group = "new_product/" + one(sandbox, "SELECT account_id FROM profile_account WHERE mdm_id = 'MDM-GLOBEX'")[0][0]
+    with warehouse.connect(sandbox) as conn:
+        conn.execute("UPDATE buying_group SET completeness = 150, complete = true, members = 9 WHERE group_id = %s",
+                     (group,))
+        conn.execute("UPDATE buying_group_member SET role = 'Janitor' WHERE group_id = %s", (group,))
+    raw = raw_config()
+    raw["buying_groups"]["solution_interests"][0]["accounts"] = {"ids": ["MDM-TOWNSEND", "MDM-GLOBEX"]}
+    outcome = buying_groups.check_results(parse_config(raw), sandbox, "run-2")
+    acme = "new_product/" + one(sandbox, "SELECT account_id FROM profile_account WHERE mdm_id = 'MDM-ACME'")[0][0]
+    g1 = one(sandbox, "SELECT person_id FROM profile_person WHERE email = 'g1@globex.example'")[0][0]
+    assert not outcome.success
+    assert outcome.violations == [
+        f"completeness and engagement within 0..100: 1 violation(s), e.g. {group}",
+        f"each member holds one role of the template per group: 1 violation(s), e.g. {group} {g1}",
+        f"complete exactly when every required role has its required count: 1 violation(s), e.g. {group}",
+        f"a group's member count is its open members: 1 violation(s), e.g. {group}",
+        f"every live group's account is in its solution interest's account audience: 1 violation(s), e.g. {acme}",
+    ]
 
 
 def test_audiences_of_complete_groups_and_of_groups_missing_a_role_are_segments(sandbox):
@@ -194,22 +224,45 @@ def test_audiences_of_complete_groups_and_of_groups_missing_a_role_are_segments(
     ]
 
 
-def test_the_daily_dag_forms_groups_after_the_segments_and_before_their_readers(tmp_path, monkeypatch):
+def segmentation_daily(raw: dict, tmp_path, monkeypatch):
+    """The segmentation_daily DAG as parsed with this configuration."""
     from airflow.dag_processing.dagbag import DagBag
 
-    raw = raw_config()
-    raw["segments"].append({**raw["segments"][0], "id": "complete_groups", "name": "Complete",
-                            "where": {"buying_group": {"solution_interest": "new_product", "complete": True}}})
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(path))
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "segmentation.py"))
     assert bag.import_errors == {}
-    dag = bag.dags["segmentation_daily"]
+    return bag.dags["segmentation_daily"]
+
+
+def test_the_daily_dag_forms_groups_after_the_segments_and_before_their_readers(tmp_path, monkeypatch):
+    raw = raw_config()
+    raw["segments"].append({**raw["segments"][0], "id": "complete_groups", "name": "Complete",
+                            "where": {"buying_group": {"solution_interest": "new_product", "complete": True}}})
+    dag = segmentation_daily(raw, tmp_path, monkeypatch)
     groups = dag.get_task("buying_groups__cdp_bodea_prod")
     assert groups.upstream_task_ids == {"evaluate__cdp_bodea_prod"}
     after = dag.get_task("evaluate_after_buying_groups__cdp_bodea_prod")
-    assert after.upstream_task_ids == {"buying_groups__cdp_bodea_prod"}
+    check = dag.get_task("check_buying_groups__cdp_bodea_prod")
+    assert check.upstream_task_ids == {"buying_groups__cdp_bodea_prod"}
+    assert {o.name for o in check.outlets} == {"cdp.buying_groups.new_product"}
+    assert after.upstream_task_ids == {"check_buying_groups__cdp_bodea_prod"}
     assert {o.name for o in after.outlets} == {"cdp.audience.complete_groups"}
     assert {o.name for o in dag.get_task("evaluate__cdp_bodea_prod").outlets} == {
         "cdp.audience.high_value_new_product_visitors"}
+
+
+def test_the_checked_formation_emits_one_asset_event_per_solution_interest(sandbox, tmp_path, monkeypatch):
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from b2b_cdp.orchestration import buying_group_asset
+
+    dag = segmentation_daily(raw_config(), tmp_path, monkeypatch)
+    formed, _ = evaluate(load_config(), sandbox, CLOCK)
+    events = defaultdict(SimpleNamespace)
+    check = dag.get_task("check_buying_groups__cdp_bodea_prod").python_callable
+    assert check(formed, outlet_events=events, params={}, run_id="run-1") == {"success": True, "violations": []}
+    assert events[buying_group_asset("new_product")].extra == {
+        "groups": 3, "complete": 1, "members": 5, "entered": 5, "exited": 0, "dissolved": 0}

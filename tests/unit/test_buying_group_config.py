@@ -143,7 +143,7 @@ def test_solution_interest_ids_are_unique(raw):
 def test_an_account_audience_has_one_kind(raw):
     interest(raw)["accounts"] = {"all": True, "ids": ["MDM-TOWNSEND"]}
     with pytest.raises(ConfigError, match=r"buying_groups\.solution_interests\[0\] \(new_product\)\.accounts: an "
-                                          r"account audience has exactly one of: all: true, ids, where"):
+                                          r"account audience has exactly one of: segment, all: true, ids, where"):
         parse_config(raw)
     interest(raw)["accounts"] = {"where": {"attribute": {"name": "shoe_size", "op": "eq", "value": 1}}}
     with pytest.raises(ConfigError, match=r"solution_interests\[0\] \(new_product\)\.accounts\.where: unknown account "

@@ -73,19 +73,39 @@ def test_500_streaming_segments_per_sandbox_pass_and_501_fail(raw):
 
 
 def test_50_account_audiences_per_sandbox_pass_and_51_fail(raw):
-    """Segments are person audiences only, so the account audiences are the solution interests'."""
+    """Account audience segments and the solution interests' inline accounts count; an interest naming
+    an account audience segment reuses it and does not count again."""
     interest = raw["buying_groups"]["solution_interests"][0]
+    won = {"opportunities": {"aggregate": "count", "won": True, "op": "gte", "value": 1}}
+    raw["segments"] += [dict(segment(f"accounts_{i}", won), audience="account") for i in range(30)]
     raw["buying_groups"]["solution_interests"] += [
-        dict(interest, id=f"interest_{i}", accounts={"all": True}) for i in range(49)]
-    assert segment_outcome(raw).success
-    raw["buying_groups"]["solution_interests"].append(dict(interest, id="interest_51", accounts={"ids": ["x"]}))
+        dict(interest, id=f"interest_{i}", accounts={"all": True}) for i in range(19)]
+    raw["buying_groups"]["solution_interests"] += [
+        dict(interest, id=f"named_{i}", accounts={"segment": "accounts_0"}) for i in range(5)]
+    assert segment_outcome(raw).success          # 30 segments + 20 inline
+    raw["segments"].append(dict(segment("accounts_one_too_many", won), audience="account"))
     outcome = segment_outcome(raw)
     (violation,) = outcome.violations
-    assert "rule: At most 50 account audiences per sandbox (the accounts of each buying-group solution " \
-           "interest; segments are person audiences only, so none counts)" in violation
+    assert "rule: At most 50 account audiences per sandbox (segments with audience: account, and the inline " \
+           "accounts of each buying-group solution interest)" in violation
     assert ("Offending entry: sandbox bodea/prod: 51 account audiences; "
-            "buying_groups.solution_interests[50] (interest_51).accounts is the 51st.") in violation
-    assert "Fix: merge solution interests" in violation
+            "buying_groups.solution_interests[19] (interest_18).accounts is the 51st.") in violation
+    assert "accounts: {segment: <id>}" in violation
+
+
+def test_account_audience_conditions_count_depth_and_values_through_person(raw):
+    stages = {"opportunities": {"aggregate": "count", "stages": [f"s{i}" for i in range(50)], "op": "gte", "value": 1}}
+    raw["segments"].append(dict(segment("deep_accounts", {"all": [{"person": {"any": [{"not": nested(4)}]}}]}),
+                                audience="account"))
+    raw["segments"].append(dict(segment("wide_accounts", stages), audience="account"))
+    outcome = segment_outcome(raw)
+    assert [v.split(" Fix:")[0] for v in outcome.violations] == [
+        "[config_segments] rule: Conditions nest at most 5 all/any/not deep. Offending entry: "
+        "segments[1] (deep_accounts).where.all[0].person.any[0].not.all[0].any[1].not: all/any/not nested 7 "
+        "deep (all > any > not > all > any > not > all).",
+        "[config_segments] rule: At most 50 values in one condition (an in or not_in list, an opportunity "
+        "condition's stages, an event condition's filters together). Offending entry: "
+        "segments[2] (wide_accounts).where.opportunities: 51 values (value 1, stages 50)."]
 
 
 def test_conditions_nest_five_deep_but_not_six(raw):
