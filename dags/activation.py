@@ -11,7 +11,8 @@ DRY_RUN_DOC = "\nTrigger with `dry_run` checked to print and store the plan (`ac
 
 def _doc(destination) -> str:
     lists = ", ".join(a.segment for a in destination.audiences) or "none"
-    accounts = ", ".join(a.solution_interest for a in getattr(destination, "account_audiences", [])) or "none"
+    accounts = ", ".join(a.segment or f"solution interest {a.solution_interest}"
+                         for a in getattr(destination, "account_audiences", [])) or "none"
     if destination.type == "marketo":
         creation = (f"Members with no lead are created ({destination.lead_creation.action}; never unsubscribed "
                     "people)." if destination.lead_creation else "No lead is created.")
@@ -28,21 +29,22 @@ already holds is sent; a run with no change makes no API call. Lists: {", ".join
 
 Writes each audience as {" and ".join(f.upper() for f in destination.formats)} files ({destination.export} export, split at {destination.split_rows:,}
 rows) with a manifest published last, so a reader never sees a partial export. Person audiences:
-{lists}; account audiences (solution interests): {accounts}.
+{lists}; account audiences: {accounts}.
 """
     return f"""
 ### Activate to `{destination.id}` (LinkedIn Matched Audiences, ad account {destination.ad_account_id})
 
 Keeps one DMP segment per audience in step with its segment: members are sent as SHA-256 hashes of
 their e-mail, only the difference from what the DMP segment holds; a run with no change makes no
-API call. USER segments: {lists}; COMPANY segments (solution interests): {accounts}.
+API call. USER segments: {lists}; COMPANY segments: {accounts}.
 """
 
 
 def activation(destination):
     assets = [segment_asset(a.segment) for a in destination.audiences]
+    assets += [segment_asset(a.segment) for a in getattr(destination, "account_audiences", []) if a.segment]
     @dag(dag_id=f"activate__{destination.id}",
-         # Account audiences alone follow the daily batch that forms the buying groups.
+         # Solution interests' account audiences alone follow the daily batch that forms the buying groups.
          schedule=AssetAny(*assets) if assets else "@daily",
          # One run at a time: each diffs against the state the previous run left.
          catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "activation", destination.type],

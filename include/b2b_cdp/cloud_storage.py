@@ -88,7 +88,7 @@ class _Audience:
 
 def _audiences(destination: CloudStorageDestination) -> list[_Audience]:
     return ([_Audience(a.segment, "person", a.segment, None, PERSON_COLUMNS) for a in destination.audiences]
-            + [_Audience(f"accounts__{a.solution_interest}", "account", None, a.solution_interest, ACCOUNT_COLUMNS)
+            + [_Audience(a.key, "account", a.segment, a.solution_interest, ACCOUNT_COLUMNS)
                for a in destination.account_audiences])
 
 
@@ -99,9 +99,10 @@ def _read_audience(conn, audience: _Audience) -> tuple[dict[str, tuple], datetim
         (evaluated_at,), = warehouse.fetch_all(conn, "activation/segment_evaluated_at",
                                                {"segment_id": audience.segment_id})
     else:
-        params = {"solution_interest": audience.solution_interest}
-        rows = warehouse.fetch_all(conn, "activation/export_account_rows", params)
-        (evaluated_at,), = warehouse.fetch_all(conn, "activation/interest_evaluated_at", params)
+        params = {"segment_id": audience.segment_id, "solution_interest": audience.solution_interest}
+        rows = [row[:len(ACCOUNT_COLUMNS)] for row in   # the organization URN is LinkedIn's
+                warehouse.fetch_all(conn, "activation/export_account_rows", params)]
+        (evaluated_at,), = warehouse.fetch_all(conn, "activation/account_audience_evaluated_at", params)
     return {row[0]: tuple(row) for row in rows}, evaluated_at
 
 

@@ -512,9 +512,22 @@ class SegmentAudience(_Model):
 
 
 class InterestAccountAudience(_Model):
-    """The account audience of a solution interest: the accounts its buying groups are formed in."""
+    """Accounts to send: an account audience segment (`segment`, its current members) or a solution
+    interest's account audience (`solution_interest`, the accounts its buying groups are formed in)."""
 
-    solution_interest: str
+    segment: str | None = None
+    solution_interest: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "InterestAccountAudience":
+        if (self.segment is None) == (self.solution_interest is None):
+            raise ValueError("an account audience names exactly one of: segment, solution_interest")
+        return self
+
+    @property
+    def key(self) -> str:
+        """activation_state.audience_key (and the export folder): the segment, or accounts__<interest>."""
+        return self.segment or f"accounts__{self.solution_interest}"
 
 
 class CloudStorageDestination(_Model):
@@ -549,9 +562,9 @@ class LinkedInAudience(_Model):
 
 
 class LinkedInAccountAudience(InterestAccountAudience):
-    """A solution interest's account audience, sent as a COMPANY DMP segment."""
+    """An account audience, sent as a COMPANY DMP segment."""
 
-    name: str = ""                  # the DMP segment's name (default: "<solution interest> accounts")
+    name: str = ""                  # the DMP segment's name (default: the segment, or "<solution interest> accounts")
 
 
 class LinkedInDestination(_Model):
@@ -686,6 +699,17 @@ class CdpConfig(_Model):
                         f"{dest.platform_instance}/{dest.sandbox}"
                     )
             for j, aud in enumerate(getattr(dest, "account_audiences", [])):
+                if aud.segment is not None:
+                    seg = segments.get(aud.segment)
+                    if seg is None or seg.audience != "account":
+                        raise ValueError(f"destinations[{i}].account_audiences[{j}].segment: {aud.segment!r} is "
+                                         "not an account audience (a segment with audience: account)")
+                    if (seg.platform_instance, seg.sandbox) != (dest.platform_instance, dest.sandbox):
+                        raise ValueError(
+                            f"destinations[{i}].account_audiences[{j}]: segment {aud.segment!r} lives in "
+                            f"{seg.platform_instance}/{seg.sandbox}, the destination in "
+                            f"{dest.platform_instance}/{dest.sandbox}")
+                    continue
                 interest = next((si for si in self.buying_groups.solution_interests
                                  if si.id == aud.solution_interest), None)
                 if interest is None:

@@ -167,8 +167,8 @@ class _Audience:
 
 def _audiences(destination: LinkedInDestination) -> list[_Audience]:
     return ([_Audience(a.segment, "USER", a.name or a.segment, a.segment, None) for a in destination.audiences]
-            + [_Audience(f"accounts__{a.solution_interest}", "COMPANY", a.name or f"{a.solution_interest} accounts",
-                         None, a.solution_interest) for a in destination.account_audiences])
+            + [_Audience(a.key, "COMPANY", a.name or a.segment or f"{a.solution_interest} accounts",
+                         a.segment, a.solution_interest) for a in destination.account_audiences])
 
 
 def _members(conn, audience: _Audience) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -177,9 +177,9 @@ def _members(conn, audience: _Audience) -> tuple[dict[str, str], list[tuple[str,
         rows = warehouse.fetch_all(conn, "segments/current_member_emails", {"segment_id": audience.segment_id})
         desired = {person_id: hash_email(email) for person_id, email in rows if email and email.strip()}
         return desired, [(person_id, NO_EMAIL) for person_id, _ in rows if person_id not in desired]
-    rows = warehouse.fetch_all(conn, "activation/linkedin_company_rows",
-                               {"solution_interest": audience.solution_interest})
-    desired = {account_id: member for account_id, name, website, urn in rows
+    rows = warehouse.fetch_all(conn, "activation/export_account_rows", {
+        "segment_id": audience.segment_id, "solution_interest": audience.solution_interest})
+    desired = {account_id: member for account_id, _, name, website, _, _, urn in rows
                if (member := company_member(name, website, urn))}
     return desired, [(account_id, NO_COMPANY_KEY) for account_id, *_ in rows if account_id not in desired]
 

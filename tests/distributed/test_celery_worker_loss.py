@@ -34,7 +34,8 @@ DEMO_PROFILES = {"persons": 6, "accounts": 3, "excluded": 0}
 DEMO_SEGMENTS = {"high_value_new_product_visitors": {"mode": "batch", "members": ["p2@townsend.com"]}}
 DEMO_CHECKPOINTS = ("config_destination_mappings", "config_segments", "config_topology",
                     "landing__marketo_111_aaa_111", "landing__marketo_222_bbb_222", "landing__salesforce_crm1",
-                    "landing__salesforce_crm2", "landing__web_events", "identity__cdp_bodea_prod")
+                    "landing__salesforce_crm2", "landing__web_events", "identity__cdp_bodea_prod",
+                    "buying_groups__cdp_bodea_prod")
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def test_the_first_demo_finds_exactly_p2_and_both_lists_hold_p2(first_run):
     assert report["checkpoints"] == {name: {"success": True} for name in (
         "config_destination_mappings", "config_segments", "config_topology", "landing__marketo_111_aaa_111",
         "landing__marketo_222_bbb_222", "landing__salesforce_crm1", "landing__salesforce_crm2",
-        "landing__web_events", "identity__cdp_bodea_prod")}
+        "landing__web_events", "identity__cdp_bodea_prod", "buying_groups__cdp_bodea_prod")}
     assert "segment high_value_new_product_visitors (batch): 1 member(s) p2@townsend.com" in result.stdout
 
 

@@ -25,6 +25,13 @@ TOWNSEND = {"id": "townsend_people", "name": "Townsend people", "platform_instan
             "mode": "batch", "where": {"attribute": {"name": "email", "op": "ends_with", "value": "@townsend.com"}}}
 
 
+# An account audience segment: Townsend ($1.1M stitched across both CRMs) and Acme ($1.5M) qualify.
+OVER_1M = {"id": "accounts_over_1m", "name": "Accounts over $1M won", "platform_instance": "bodea",
+           "sandbox": "prod", "audience": "account",
+           "where": {"opportunities": {"aggregate": "sum", "field": "amount", "won": True, "op": "gt",
+                                       "value": 1_000_000}}}
+
+
 def destination(dest_id: str, export: str, split_rows: int, **more) -> dict:
     return {"id": dest_id, "type": "cloud_storage", "path": "${CDP_TEST_EXPORTS}/audiences",
             "platform_instance": "bodea", "sandbox": "prod", "export": export, "split_rows": split_rows,
@@ -38,7 +45,11 @@ def exports(tmp_path, monkeypatch):
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["segments"].append(TOWNSEND)
     raw["destinations"] += [destination("files_full", "full", 2), destination("files_incr", "incremental", 1000),
-                            destination("files_both", "full", 2, formats=["csv", "parquet"])]
+                            destination("files_both", "full", 2, formats=["csv", "parquet"]),
+                            {"id": "files_accounts", "type": "cloud_storage", "path": "${CDP_TEST_EXPORTS}/audiences",
+                             "platform_instance": "bodea", "sandbox": "prod",
+                             "account_audiences": [{"segment": "accounts_over_1m"}]}]
+    raw["segments"].append(OVER_1M)
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(path))
@@ -225,3 +236,14 @@ def test_csv_and_parquet_hold_the_same_rows_split_alike(sandbox, exports):
             for row in pq.read_table(account_dir / f["name"]).to_pylist()]
     townsend = next(r for r in rows if r["mdm_id"] == "MDM-TOWNSEND")
     assert townsend["buying_group_complete"] is True and townsend["buying_group_completeness"] == 100.0
+
+
+def test_an_account_audience_segment_is_exported_as_accounts(sandbox, exports):
+    outcome = activation.activate_destination("files_accounts", "run-1")
+    assert {k: (v["audience_size"], v["files"], v["rows"]) for k, v in outcome.items()} == {
+        "accounts_over_1m": (2, 1, 2)}
+    (manifest,) = cloud_storage.published_exports("files_accounts", "accounts_over_1m")
+    assert (manifest["kind"], manifest["segment"], manifest["solution_interest"]) == ("account", "accounts_over_1m", None)
+    assert manifest["evaluated_at"] == CLOCK.isoformat()
+    rows = read_export(exports / "files_accounts" / "accounts_over_1m", manifest)
+    assert sorted((r["mdm_id"], r["buying_group_complete"]) for r in rows) == [("MDM-ACME", ""), ("MDM-TOWNSEND", "")]

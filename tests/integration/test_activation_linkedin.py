@@ -16,8 +16,8 @@ import yaml
 from emulators import LINKEDIN_ACCESS_TOKEN
 
 from b2b_cdp import activation, linkedin
-from b2b_cdp.config import DEFAULT_CONFIG_PATH, load_config
-from tests.integration.test_activation_cloud_storage import TOWNSEND
+from b2b_cdp.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
+from tests.integration.test_activation_cloud_storage import OVER_1M, TOWNSEND
 from tests.integration.test_buying_groups import LATER, evaluate
 from tests.integration.test_explain import stitched  # noqa: F401  (the fixture)
 from tests.integration.test_pipeline_stages import CLOCK, one
@@ -25,6 +25,11 @@ from tests.integration.test_pipeline_stages import CLOCK, one
 EMAILS = {"townsend_people": ["p1@townsend.com", "p2@townsend.com", "p3@townsend.com"],
           "high_value_new_product_visitors": ["p2@townsend.com"]}
 AD_ACCOUNT = 508_123_456
+# An account audience segment: Townsend ($1.1M stitched across both CRMs) and Acme ($1.5M) qualify.
+OVER_1M = {"id": "accounts_over_1m", "name": "Accounts over $1M won", "platform_instance": "bodea",
+           "sandbox": "prod", "audience": "account",
+           "where": {"opportunities": {"aggregate": "sum", "field": "amount", "won": True, "op": "gt",
+                                       "value": 1_000_000}}}
 
 
 @pytest.fixture
@@ -42,6 +47,10 @@ def ads(stitched, bodea_fleet, tmp_path, monkeypatch):
         "id": "linkedin_accounts", "type": "linkedin", "conn_id": "linkedin_ads", "ad_account_id": AD_ACCOUNT,
         "platform_instance": "bodea", "sandbox": "prod",
         "account_audiences": [{"solution_interest": "new_product", "name": "New product accounts"}]})
+    raw["segments"].append(OVER_1M)
+    raw["destinations"].append({
+        "id": "linkedin_account_segment", "type": "linkedin", "conn_id": "linkedin_ads", "ad_account_id": AD_ACCOUNT,
+        "platform_instance": "bodea", "sandbox": "prod", "account_audiences": [{"segment": "accounts_over_1m"}]})
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(path))
@@ -240,3 +249,31 @@ def test_the_emulator_keeps_users_and_companies_apart(bodea_fleet):
     assert requests.post(f"{base}/dmpSegments/{company_segment}/users", json={"elements": [
         {"action": "ADD", "userIds": [{"idType": "SHA256_EMAIL", "idValue": linkedin.hash_email("a@b.com")}]}]},
         headers=headers, timeout=5).status_code == 400
+
+
+def test_an_account_audience_segment_becomes_a_company_segment(stitched, ads):
+    accounts = dict(one(stitched, "SELECT mdm_id, name FROM profile_account"))
+    outcome = activation.activate_destination("linkedin_account_segment", "run-1")["accounts_over_1m"]
+    assert (outcome["audience_size"], outcome["added"], outcome["removed"]) == (2, 2, 0)
+    remote_id = remote_ids(stitched)["accounts_over_1m"]
+    segment = ads.segments[int(remote_id)]
+    assert (segment["type"], segment["name"], segment["sourceSegmentId"]) == (
+        "COMPANY", "accounts_over_1m", "linkedin_account_segment.accounts_over_1m")
+    assert ads.segment_members(remote_id) == {
+        linkedin.company_member(accounts["MDM-TOWNSEND"], "townsend.com", None),
+        linkedin.company_member(accounts["MDM-ACME"], "acmerobotics.com", None)}
+    assert activation.activate_destination("linkedin_account_segment", "run-2")["accounts_over_1m"]["api_calls"] == 0
+
+
+def test_account_audiences_name_an_account_audience_segment():
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["destinations"].append({
+        "id": "bad", "type": "linkedin", "conn_id": "linkedin_ads", "ad_account_id": AD_ACCOUNT,
+        "platform_instance": "bodea", "sandbox": "prod",
+        "account_audiences": [{"segment": "high_value_new_product_visitors"}]})
+    with pytest.raises(ConfigError, match=r"account_audiences\[0\]\.segment: 'high_value_new_product_visitors' "
+                                          r"is not an account audience"):
+        parse_config(raw)
+    raw["destinations"][-1]["account_audiences"] = [{"segment": "x", "solution_interest": "new_product"}]
+    with pytest.raises(ConfigError, match="exactly one of: segment, solution_interest"):
+        parse_config(raw)
