@@ -144,6 +144,7 @@ class BulkExports:
         job = self.job(obj, export_id)
         if job["status"] in ("Created", "Queued", "Processing"):
             job["status"] = "Canceled"
+            self._builds.pop(export_id, None)   # its file, if one is being built, is never served
             self.instance.save_state()
         return job
 
