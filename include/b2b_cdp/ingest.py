@@ -65,7 +65,7 @@ def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, ex
     sandboxes = cfg.sandboxes_fed_by(source_id)
     first = sandboxes[0]
     calls_before = api_calls()  # the records are fetched while they stream into COPY
-    batch = {"batch_id": batch_id, "instance": _instance(cfg, source_id), "extracted_at": extracted_at.isoformat()}
+    batch = {"batch_id": batch_id, "instance": _instance(cfg, source_id)}
     with warehouse.connect(first) as conn:
         rows = (loader(conn, **batch) if loader is not None
                 else warehouse.land_raw(conn, table, records=records, **batch))
@@ -108,7 +108,7 @@ def marketo_source(source_id: str, client=None):
 
 def land_marketo_activity_types(source_id: str, run_id: str, extracted_at: datetime) -> int:
     cfg, source, client = marketo_source(source_id)
-    return land(cfg, source_id, "raw_marketo_activity_types", "activity_types", f"{run_id}:activity_types",
+    return land(cfg, source_id, "raw_marketo_activity_types", "activity_types", f"{source_id}:{run_id}:activity_types",
                 extracted_at, client.activity_types(), api_calls=lambda: client.api_calls)
 
 
@@ -122,12 +122,12 @@ def land_marketo_b2b_objects(source_id: str, run_id: str, extracted_at: datetime
     companies = client.query("companies", "externalCompanyId", account_ids,
                              fields=client.describe_fields("companies"))
     counts = {"companies": land(cfg, source_id, "raw_marketo_companies", "companies",
-                                f"{run_id}:companies", extracted_at, companies,
+                                f"{source_id}:{run_id}:companies", extracted_at, companies,
                                 api_calls=lambda: client.api_calls)}
     opportunities = client.query("opportunities", "externalCompanyId", account_ids,
                                  fields=client.describe_fields("opportunities"))
     counts["opportunities"] = land(cfg, source_id, "raw_marketo_opportunities", "opportunities",
-                                   f"{run_id}:opportunities", extracted_at, opportunities,
+                                   f"{source_id}:{run_id}:opportunities", extracted_at, opportunities,
                                    api_calls=lambda: client.api_calls)
     return counts
 
@@ -145,7 +145,7 @@ def land_salesforce_object(source_id: str, obj: str, run_id: str, extracted_at: 
     source: SalesforceSource = cfg.source(source_id)
     client = SalesforceClient.from_connection(source.conn_id, source.api_version)
     soql = f"SELECT {', '.join(SALESFORCE_FIELDS[obj])} FROM {obj}"
-    table, batch_id, stream = f"raw_salesforce_{obj.lower()}", f"{run_id}:{obj}", f"sobject:{obj}"
+    table, batch_id, stream = f"raw_salesforce_{obj.lower()}", f"{source_id}:{run_id}:{obj}", f"sobject:{obj}"
     if source.backfill_api == "rest":
         tracker = NewestChange()
         return land(cfg, source_id, table, obj, batch_id, extracted_at,
@@ -191,7 +191,7 @@ def land_mdm(source_id: str, run_id: str, extracted_at: datetime) -> int:
         raise FileNotFoundError(f"no MDM cross-reference file at {path} (sources: {source_id}.path)")
     with path.open("rb") as handle:
         lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        return land(cfg, source_id, "raw_mdm_crossref", "crossref", f"{run_id}:crossref", extracted_at,
+        return land(cfg, source_id, "raw_mdm_crossref", "crossref", f"{source_id}:{run_id}:crossref", extracted_at,
                     read_mdm_crossref(lines))
 
 
@@ -245,13 +245,22 @@ def land_web_events(source_id: str, run_id: str, extracted_at: datetime) -> int:
 
 
 def normalize(source_id: str) -> None:
-    """Bring the source's raw records into core, in every sandbox it feeds (set-based upserts)."""
+    """Bring the source's raw batches not normalised yet into core, in every sandbox it feeds
+    (set-based upserts; the batches are marked in the same transaction, so a failed run leaves
+    them for the next)."""
     cfg = load_config()
     source = cfg.source(source_id)
     crm_org = source.crm.org_id if isinstance(source, MarketoSource) and source.crm else None
-    params = {"instance": _instance(cfg, source_id), "crm_org": crm_org}
     for sandbox in cfg.sandboxes_fed_by(source_id):
         with warehouse.connect(sandbox) as conn:
+            batch_ids = [row[0] for row in warehouse.fetch_all(conn, "ops/pending_batches",
+                                                                {"source_id": source_id})]
+            if not batch_ids:
+                log.info("%s: no new %s batch to normalise", sandbox.schema, source_id)
+                continue
+            params = {"instance": _instance(cfg, source_id), "crm_org": crm_org, "batch_ids": batch_ids}
             for step in NORMALIZE_STEPS[source.type]:
                 with warehouse.run(conn, f"normalize/{step}", params) as cur:
                     log.info("%s: %s upserted %d core rows", sandbox.schema, step, cur.rowcount)
+            warehouse.run(conn, "ops/mark_normalized", {"batch_ids": batch_ids}).close()
+            log.info("%s: %d %s batch(es) normalised", sandbox.schema, len(batch_ids), source_id)

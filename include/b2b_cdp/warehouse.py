@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from b2b_cdp.config import PROJECT_ROOT, Sandbox
 
@@ -112,7 +113,8 @@ def copy_rows(conn: psycopg.Connection, table: str, columns: list[str], rows: It
 # ---------------------------------------------------------------------------- the raw lake
 # One text column per source field, added when a source first brings the field; the batch columns
 # come from the table defaults (sql/raw/begin_batch.sql), the source key is generated from the
-# record's own key (sql/migrations/010_columnar_raw.sql).
+# record's own key (sql/migrations/010_columnar_raw.sql). A batch's extraction and load times live
+# once in ops_ingest_batch, not on every row (sql/migrations/041_raw_batch_times.sql).
 
 MAX_COLUMN_BYTES = 63        # PostgreSQL's identifier length
 REST_CHUNK = 1000            # records per COPY when landing parsed records
@@ -146,11 +148,10 @@ def ensure_columns(conn: psycopg.Connection, table: str, fields: Iterable[str],
     return known
 
 
-def _begin_batch(conn: psycopg.Connection, table: str, batch_id: str, instance: str, extracted_at: str) -> None:
+def _begin_batch(conn: psycopg.Connection, table: str, batch_id: str, instance: str) -> None:
     """Replace a landing batch: a re-run task first removes what its previous attempt landed."""
     run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"table": table}).close()
-    run(conn, "raw/begin_batch", {"batch_id": batch_id, "instance": instance,
-                                  "extracted_at": extracted_at}).close()
+    run(conn, "raw/begin_batch", {"batch_id": batch_id, "instance": instance}).close()
 
 
 def _as_text(value: Any) -> str | None:
@@ -165,12 +166,12 @@ def _as_text(value: Any) -> str | None:
 
 
 def land_raw(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str,
-             extracted_at: str, records: Iterable[dict]) -> int:
+             records: Iterable[dict]) -> int:
     """Land parsed records (e.g. REST pages) in a raw table as one idempotent batch.
 
     Re-running the same batch replaces it, so a retried task leaves the lake as one run would.
     """
-    _begin_batch(conn, table, batch_id, instance, extracted_at)
+    _begin_batch(conn, table, batch_id, instance)
     known, count = set(raw_columns(conn, table)), 0
     records = iter(records)
     while chunk := list(itertools.islice(records, REST_CHUNK)):
@@ -180,7 +181,7 @@ def land_raw(conn: psycopg.Connection, table: str, *, batch_id: str, instance: s
     return count
 
 
-def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str, extracted_at: str,
+def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str,
                  chunks: Iterable[bytes], key_column: str, null_marker: str = "null") -> int:
     """Land a CSV file's bytes as one raw batch with a single COPY, without parsing rows in Python
     (`null_marker` cells become NULL: Marketo writes `null`, Salesforce leaves the cell empty).
@@ -197,13 +198,15 @@ def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instanc
     if key_column not in columns:
         raise MalformedFile(f"the file has no {key_column!r} column (columns: {columns})")
     ensure_columns(conn, table, columns)
-    _begin_batch(conn, table, batch_id, instance, extracted_at)
+    _begin_batch(conn, table, batch_id, instance)
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, NULL {})").format(
         sql.Identifier(table), _identifiers(columns), sql.Literal(null_marker))
     try:
         with conn.transaction():   # a savepoint: a refused file leaves the outer transaction usable
             with conn.cursor() as cur:
-                with cur.copy(statement) as copy:
+                # A writer thread sends to the server while this one reads the next chunk off the
+                # source's stream: download and COPY overlap instead of taking turns.
+                with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
                     copy.write(head)
                     for chunk in chunks:
                         copy.write(chunk)

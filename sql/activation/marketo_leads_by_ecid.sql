@@ -9,9 +9,9 @@ WITH person_ecid AS (
     WHERE l.namespace = 'ecid' AND rp.person_id = ANY (%(person_ids)s)
 ), lead AS (
     SELECT DISTINCT ON (r._source_key) r._source_key, r."id" AS lead_id, r."updatedAt" AS updated_at, r."ecids"
-    FROM raw_marketo_leads r
+    FROM raw_marketo_leads r JOIN ops_ingest_batch b ON b.batch_id = r._batch_id
     WHERE r._instance = %(instance)s
-    ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC
+    ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r.ctid DESC
 ), lead_ecid AS (
     SELECT lead._source_key, lead.lead_id, lead.updated_at, e.ecid
     FROM lead CROSS JOIN LATERAL

@@ -1,5 +1,11 @@
 -- Marketo activities -> core_event, typed through the instance's activity type list. For page
 -- visits and link clicks the primary attribute value is the URL.
+WITH activity_type AS (   -- the newest landed name of each of the instance's activity types
+    SELECT DISTINCT ON ((a."id")::integer) (a."id")::integer AS id, a."name" AS name
+    FROM raw_marketo_activity_types a JOIN ops_ingest_batch tb ON tb.batch_id = a._batch_id
+    WHERE a._instance = %(instance)s
+    ORDER BY (a."id")::integer, tb.extracted_at DESC, tb.loaded_at DESC, a.ctid DESC
+)
 INSERT INTO core_event AS c (source_key, instance, person_key, activity_type_id, event_type, occurred_at,
                              primary_value, url, attributes, extracted_at)
 SELECT DISTINCT ON (r._source_key)
@@ -16,17 +22,11 @@ SELECT DISTINCT ON (r._source_key)
             WHEN 'object' THEN r."attributes"::jsonb
             ELSE '{}'::jsonb
        END,
-       r._extracted_at
-FROM raw_marketo_activities r
-LEFT JOIN LATERAL (
-    SELECT a."name" AS name
-    FROM raw_marketo_activity_types a
-    WHERE a._instance = r._instance AND (a."id")::integer = (r."activityTypeId")::integer
-    ORDER BY a._extracted_at DESC
-    LIMIT 1
-) t ON true
-WHERE r._instance = %(instance)s
-ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC
+       b.extracted_at
+FROM raw_marketo_activities r JOIN ops_ingest_batch b ON b.batch_id = r._batch_id
+LEFT JOIN activity_type t ON t.id = (r."activityTypeId")::integer
+WHERE r._instance = %(instance)s AND r._batch_id = ANY (%(batch_ids)s)
+ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r.ctid DESC
 ON CONFLICT (source_key) DO UPDATE
 SET person_key = EXCLUDED.person_key, activity_type_id = EXCLUDED.activity_type_id,
     event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,

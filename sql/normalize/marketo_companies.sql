@@ -7,10 +7,10 @@ SELECT DISTINCT ON (r._source_key)
             THEN r."externalCompanyId" || '@' || %(crm_org)s || '.Salesforce' END,
        r."company", r."website", r."industry",
        (r."annualRevenue")::numeric, (r."numberOfEmployees")::integer,
-       (r."updatedAt")::timestamptz, false, r._extracted_at
-FROM raw_marketo_companies r
-WHERE r._instance = %(instance)s
-ORDER BY r._source_key, r._extracted_at DESC, r._loaded_at DESC
+       (r."updatedAt")::timestamptz, false, b.extracted_at
+FROM raw_marketo_companies r JOIN ops_ingest_batch b ON b.batch_id = r._batch_id
+WHERE r._instance = %(instance)s AND r._batch_id = ANY (%(batch_ids)s)
+ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r.ctid DESC
 ON CONFLICT (source_key) DO UPDATE
 SET crm_key = EXCLUDED.crm_key, name = EXCLUDED.name, website = EXCLUDED.website,
     industry = EXCLUDED.industry, annual_revenue = EXCLUDED.annual_revenue,

@@ -43,10 +43,12 @@ def marketo(stitched, bodea_fleet, tmp_path, monkeypatch):  # noqa: F811
     lead = instance.upsert_lead({"email": "sam@home.example", "firstName": "Sam", "lastName": "Three",
                                  "ecids": f"mkto:{P3_ECID} 98765432109876543210987654321098765432"})
     with warehouse.connect(stitched) as conn:
-        warehouse.land_raw(conn, "raw_marketo_leads", batch_id="test:ecid-lead", instance="111-AAA-111",
-                           extracted_at=CLOCK.isoformat(), records=[{
-                               "id": lead["id"], "email": lead["email"], "ecids": lead["ecids"],
-                               "updatedAt": lead["updatedAt"]}])
+        rows = warehouse.land_raw(conn, "raw_marketo_leads", batch_id="test:ecid-lead", instance="111-AAA-111",
+                                  records=[{"id": lead["id"], "email": lead["email"], "ecids": lead["ecids"],
+                                            "updatedAt": lead["updatedAt"]}])
+        warehouse.run(conn, "ops/record_ingest_batch", {
+            "batch_id": "test:ecid-lead", "source_id": "marketo_111_aaa_111", "object": "leads", "rows": rows,
+            "api_calls": 0, "extracted_at": CLOCK}).close()
     drops = Path(bodea_fleet.urls["dropzone"].removeprefix("file://")) / "web_events"
     drops.mkdir(parents=True, exist_ok=True)
     (drops / "visits-p3.jsonl").write_text(json.dumps({

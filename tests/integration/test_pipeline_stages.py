@@ -64,6 +64,9 @@ def test_bulk_windows_never_exceed_31_days():
 
 def test_stitching_joins_people_and_accounts_across_instances_and_crms(sandbox, bodea_fleet):
     ingest_everything("run-1")
+    # Both CRM orgs landed their contacts in the same run: one source's batch never replaces another's.
+    assert one(sandbox, "SELECT _instance, count(*) FROM raw_salesforce_contact GROUP BY 1 ORDER BY 1") == [
+        ("00D000000000001AAA", 3), ("00D000000000002AAA", 3)]
     counts = identity.stitch(sandbox)
     assert (counts["persons"], counts["accounts"], counts["mode"]) == (6, 3, "full")
     # p2 is one person across two Marketo instances and two CRMs.

@@ -38,12 +38,35 @@ def test_a_csv_file_lands_with_its_header_as_columns(clean_sandboxes):
     data = b'id,email,Region__c\n7,"g@x.com",EMEA\n8,null,null\n'
     with warehouse.connect(sandbox) as conn:
         count = warehouse.land_raw_csv(conn, "raw_marketo_leads", batch_id="f1", instance="111-AAA-111",
-                                       extracted_at=NOW.isoformat(), chunks=[data[:9], data[9:]],
-                                       key_column="id")
+                                       chunks=[data[:9], data[9:]], key_column="id")
     assert count == 2
-    assert rows(sandbox, 'SELECT _source_key, email, "Region__c", _extracted_at FROM raw_marketo_leads '
-                         "ORDER BY 1") == [("7@111-AAA-111.Marketo", "g@x.com", "EMEA", NOW),
-                                           ("8@111-AAA-111.Marketo", None, None, NOW)]
+    assert rows(sandbox, 'SELECT _source_key, email, "Region__c", _batch_id FROM raw_marketo_leads '
+                         "ORDER BY 1") == [("7@111-AAA-111.Marketo", "g@x.com", "EMEA", "f1"),
+                                           ("8@111-AAA-111.Marketo", None, None, "f1")]
+
+
+def test_normalisation_reads_only_the_batches_it_has_not_normalised(clean_sandboxes):
+    from b2b_cdp import ingest
+
+    sandbox, cfg = clean_sandboxes[0], load_config()
+    later = NOW.replace(hour=13)
+    land(cfg, SOURCE, "raw_marketo_leads", "leads", "n1", NOW, [{"id": 1, "email": "a@x.com"}])
+    ingest.normalize(SOURCE)
+    # Were batch n1 read again, the next run would put its email back.
+    with warehouse.connect(sandbox) as conn:
+        conn.execute("UPDATE core_person SET email = 'kept@x.com' WHERE source_key = '1@111-AAA-111.Marketo'")
+    land(cfg, SOURCE, "raw_marketo_leads", "leads", "n2", later, [{"id": 2, "email": "b@x.com"}])
+    ingest.normalize(SOURCE)
+    assert rows(sandbox, "SELECT source_key, email, extracted_at FROM core_person ORDER BY 1") == [
+        ("1@111-AAA-111.Marketo", "kept@x.com", NOW), ("2@111-AAA-111.Marketo", "b@x.com", later)]
+    assert rows(sandbox, "SELECT batch_id FROM ops_ingest_batch WHERE normalized_at IS NULL") == []
+    # A re-landed batch is normalised again; within one batch the row written last wins.
+    land(cfg, SOURCE, "raw_marketo_leads", "leads", "n1", later,
+         [{"id": 1, "email": "old@x.com"}, {"id": 1, "email": "new@x.com"}])
+    assert rows(sandbox, "SELECT batch_id FROM ops_ingest_batch WHERE normalized_at IS NULL") == [("n1",)]
+    ingest.normalize(SOURCE)
+    assert rows(sandbox, "SELECT email FROM core_person WHERE source_key = '1@111-AAA-111.Marketo'") == [
+        ("new@x.com",)]
 
 
 @pytest.mark.parametrize("field, problem", [("_batch_id", "reserves"), ("x" * 64, "63 bytes")])
@@ -73,6 +96,9 @@ def test_rows_of_the_jsonb_layout_are_carried_over(warehouse_conn):
     assert rows(sandbox, 'SELECT _source_key, id, email, unsubscribed, "Custom__c", company, _batch_id '
                          "FROM raw_marketo_leads") == [
         ("5@111-AAA-111.Marketo", "5", "e@x.com", "false", '{"a": 1}', None, "old")]
+    # Its batch's times moved to the batch table, as normalised.
+    assert rows(sandbox, "SELECT batch_id, rows, extracted_at, normalized_at IS NOT NULL FROM ops_ingest_batch") == [
+        ("old", 1, NOW, True)]
 
 
 def test_web_events_land_per_file_and_bad_events_are_quarantined(clean_sandboxes, tmp_path, monkeypatch):
