@@ -49,9 +49,9 @@ explain-account: $(STAMP)  ## explain an account (id, source key, MDM id or name
 	@$(EXPLAIN) --account "$$ACCOUNT"
 
 # AS_OF=<ISO date-time> overrides the evaluation time (default: the segment's latest evaluation).
-explain-segment: $(STAMP)  ## why a person is in or out of a segment: make explain-segment SEGMENT=id EMAIL=address
-	@test -n "$$SEGMENT" -a -n "$$EMAIL" || { echo "usage: make explain-segment SEGMENT=id EMAIL=address [AS_OF=iso] [SANDBOX=instance/name] [JSON=1]" >&2; exit 2; }
-	@$(BIN)/python -m b2b_cdp explain-segment --scenario "$(SCENARIO)" --segment "$$SEGMENT" --email "$$EMAIL" $(if $(AS_OF),--as-of "$$AS_OF") $(if $(SANDBOX),--sandbox "$$SANDBOX") $(if $(JSON),--json)
+explain-segment: $(STAMP)  ## why a person (or, in an account audience, an account) is in or out: make explain-segment SEGMENT=id EMAIL=address|ACCOUNT=ref
+	@test -n "$$SEGMENT" -a -n "$$EMAIL$$ACCOUNT" || { echo "usage: make explain-segment SEGMENT=id EMAIL=address|ACCOUNT=id|key|mdm-id|name [AS_OF=iso] [SANDBOX=instance/name] [JSON=1]" >&2; exit 2; }
+	@$(BIN)/python -m b2b_cdp explain-segment --scenario "$(SCENARIO)" --segment "$$SEGMENT" $(if $(EMAIL),--email "$$EMAIL") $(if $(ACCOUNT),--account "$$ACCOUNT") $(if $(AS_OF),--as-of "$$AS_OF") $(if $(SANDBOX),--sandbox "$$SANDBOX") $(if $(JSON),--json)
 
 lock:  ## regenerate requirements.txt (the full lock) from requirements.in
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

@@ -26,14 +26,18 @@ def main(argv: list[str] | None = None) -> int:
     wanted.add_argument("--account", help="account id, source key, MDM id or name")
     _reading_options(explain, "which sandbox (default: the configuration's first)")
     explain_segment = commands.add_parser(
-        "explain-segment", help="explain a segment's verdict for the person(s) an email identifies",
-        description="Walk the segment's conditions for each person the email identifies: each condition "
-                    "with its evidence and whether it holds at the evaluation time, the verdict (in or "
-                    "out) and whether the stored membership agrees. Exit status: 0 explained, 1 segment "
-                    "or email not found, 2 usage or configuration error, 3 the stored membership of an "
-                    "evaluation at that time disagrees with the verdict.")
+        "explain-segment", help="explain a segment's verdict for the person(s) an email identifies "
+                                "(or, for an account audience, for an account)",
+        description="Walk the segment's conditions for each person the email identifies (for an account "
+                    "audience, for each account the reference names): each condition with its evidence and "
+                    "whether it holds at the evaluation time, the verdict (in or out) and whether the stored "
+                    "membership agrees. Exit status: 0 explained, 1 segment, email or account not found, 2 "
+                    "usage or configuration error, 3 the stored membership of an evaluation at that time "
+                    "disagrees with the verdict.")
     explain_segment.add_argument("--segment", required=True, help="a segment id of the configuration")
-    explain_segment.add_argument("--email", required=True, help="an email address (trimmed, any case)")
+    wanted = explain_segment.add_mutually_exclusive_group(required=True)
+    wanted.add_argument("--email", help="an email address (trimmed, any case): a person audience's verdict")
+    wanted.add_argument("--account", help="account id, source key, MDM id or name: an account audience's verdict")
     explain_segment.add_argument("--as-of", default=None, metavar="ISO",
                                  help="evaluation time (default: the segment's latest evaluation, else now)")
     _reading_options(explain_segment, "the segment's sandbox (default: the one the segment declares)")
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "explain-segment":
         from b2b_cdp.explain_segment import run_explain_segment
 
-        return run_explain_segment(segment=args.segment, email=args.email, as_of=args.as_of,
+        return run_explain_segment(segment=args.segment, email=args.email, account=args.account, as_of=args.as_of,
                                    sandbox=args.sandbox, json_output=args.json, scenario=args.scenario,
                                    config=args.config)
 

@@ -7,7 +7,9 @@ person at the evaluation time; its evidence is read beside it: the attribute's v
 values, the deals summed per account against the threshold, the events counted in the window (and
 those left out, with why), the stored membership of an `in_segment` segment, the buying-group places.
 The verdict ("in" or "out") is the segment's own compiled statement for that person, and it is
-compared with the stored membership.
+compared with the stored membership. For an account audience, `--account REF` (an account id, key,
+MDM id or name) explains each account the reference names the same way, on the account's own
+evidence (its attributes, deals, stored account memberships, and its people for `person` conditions).
 
 The evaluation time is `--as-of`, else the segment's latest recorded evaluation, else now. Every query
 is in sql/explain_segment/ (or sql/explain/) and runs in a read-only transaction.
@@ -28,7 +30,8 @@ import psycopg
 
 from b2b_cdp import warehouse
 from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, PERSON_ATTRIBUTES
-from b2b_cdp.config import AccountCondition, CdpConfig, Comparison, Condition, Segment
+from b2b_cdp.config import (AccountCondition, AccountSegment, AccountSegmentCondition, CdpConfig, Comparison,
+                             Condition, Segment)
 from b2b_cdp.explain import (NOT_FOUND, ExplainError, _amount, _name, _table, _when, as_json,
                              explain_email, reading, sandbox_label, sandbox_named, use_demo_warehouse)
 from b2b_cdp.segments import SYMBOLS, ConditionCompiler, compile_segment, definition_hash
@@ -131,6 +134,16 @@ def _children(cond: Condition, path: str) -> list[tuple[str, Condition]]:
 class _Person:
     """One person at one evaluation time, on a read-only connection."""
 
+    accounts = "person_accounts"     # the accounts its account conditions look at
+
+    @staticmethod
+    def describe(cond: Condition) -> str:
+        return describe(cond)
+
+    @staticmethod
+    def kind(cond: Condition) -> str:
+        return _kind(cond)
+
     def __init__(self, conn: psycopg.Connection, person_id: str, as_of: datetime):
         self.conn, self.person_id, self.as_of = conn, person_id, as_of
 
@@ -147,7 +160,7 @@ class _Person:
     def node(self, cond: Condition, path: str) -> dict[str, Any]:
         children = [self.node(child, child_path) for child_path, child in _children(cond, path)]
         holds = self.holds(cond)
-        node = {"path": path, "kind": _kind(cond), "condition": describe(cond), "holds": holds}
+        node = {"path": path, "kind": self.kind(cond), "condition": self.describe(cond), "holds": holds}
         if children:
             held = sum(1 for c in children if c["holds"])
             node["summary"] = (f"the inner condition {'holds' if held else 'does not hold'}" if cond.not_
@@ -186,19 +199,15 @@ class _Person:
                                 else f"in no live group of {wanted.solution_interest!r}")}
         history = warehouse.fetch_dicts(self.conn, "explain_segment/membership",
                         {"segment_id": cond.in_segment, "person_id": self.person_id})
-        current = next((h for h in history if h["exited_at"] is None), None)
-        summary = (f"a current member of {cond.in_segment!r} since {_when(current['entered_at'])}" if current
-                   else f"not a current member of {cond.in_segment!r}"
-                   + (f" (left {_when(history[0]['exited_at'])})" if history else " (never a member)"))
-        return {"evidence": {"segment": cond.in_segment, "member": current is not None, "history": history},
-                "summary": summary + "; in_segment reads the stored membership"}
+        return _in_segment_evidence(cond.in_segment, history)
 
     def account_attribute(self, account: AccountCondition) -> dict[str, Any]:
         name = account.attribute.name
         assert name in ACCOUNT_ATTRIBUTES
         compiler = ConditionCompiler()
         comparison = compiler.comparison(account.attribute, f"a.{name}")
-        accounts = _query(self.conn, "account_attribute", self.params(compiler), column=name, comparison=comparison)
+        accounts = _query(self.conn, "account_attribute", self.params(compiler), column=name, comparison=comparison,
+                          accounts=_sql(self.accounts))
         held = [a for a in accounts if a["holds"]]
         return {"evidence": {"attribute": name, "accounts": accounts},
                 "summary": (f"{len(held)} of {_count(len(accounts), 'account')} {_meet(accounts)}" if accounts
@@ -211,8 +220,10 @@ class _Person:
         comparison = compiler.comparison(agg, parts["aggregate"])
         params = self.params(compiler)
         accounts = _query(self.conn, "opportunity_accounts", params, aggregate=parts["aggregate"],
-                          comparison=comparison, opportunity_filter=parts["opportunity_filter"])
-        deals = _query(self.conn, "opportunity_deals", params, opportunity_filter=parts["opportunity_filter"])
+                          comparison=comparison, opportunity_filter=parts["opportunity_filter"],
+                          accounts=_sql(self.accounts))
+        deals = _query(self.conn, "opportunity_deals", params, opportunity_filter=parts["opportunity_filter"],
+                       accounts=_sql(self.accounts))
         for row in accounts:
             row["opportunities"] = [{k: v for k, v in d.items() if k != "account_id"}
                                     for d in deals if d["account_id"] == row["account_id"]]
@@ -248,6 +259,88 @@ class _Person:
                                     "events": [{k: v for k, v in e.items() if k != "total"} for e in misses]}},
                 "summary": f"{_count(count, 'matching event')} in the window, needs {COUNT_WORDS[event.count.op]} "
                            f"{event.count.value}"}
+
+
+class _Account(_Person):
+    """One account at one evaluation time, for an account audience: its conditions look at the
+    account itself (attributes, deals, stored membership) or at its people (`person`)."""
+
+    accounts = "the_account"
+
+    @staticmethod
+    def describe(cond: AccountSegmentCondition) -> str:
+        return describe_account(cond)
+
+    @staticmethod
+    def kind(cond: AccountSegmentCondition) -> str:
+        return _account_kind(cond)
+
+    def __init__(self, conn: psycopg.Connection, account_id: str, as_of: datetime):
+        super().__init__(conn, None, as_of)
+        self.account_id = account_id
+
+    def params(self, compiler: ConditionCompiler) -> dict[str, Any]:
+        return {**compiler.params, "account_id": self.account_id, "as_of": self.as_of}
+
+    def holds(self, cond: AccountSegmentCondition) -> bool | None:
+        compiler = ConditionCompiler()
+        condition = compiler.account_audience(cond)
+        rows = _query(self.conn, "account_holds", self.params(compiler), condition=condition)
+        return rows[0]["holds"] if rows else None
+
+    def evidence(self, cond: AccountSegmentCondition) -> dict[str, Any]:
+        if cond.attribute is not None:
+            explained = self.account_attribute(cond)
+            value = next((a["value"] for a in explained["evidence"]["accounts"]), None)
+            explained["summary"] = (f"{cond.attribute.name} is "
+                                    f"{_literal(value) if value is not None else 'empty (NULL)'}")
+            return explained
+        if cond.opportunities is not None:
+            return self.opportunities(cond)
+        if cond.person is not None:
+            compiler = ConditionCompiler()
+            condition = compiler.condition(cond.person)      # binds its values before params() reads them
+            people = _query(self.conn, "account_people", self.params(compiler), condition=condition)
+            counted = [p for p in people if p["holds"] and p["excluded_reason"] is None]
+            excluded = sum(1 for p in people if p["holds"] and p["excluded_reason"] is not None)
+            summary = (f"{len(counted)} of {_count(len(people), 'person')} of the account meet it"
+                       + (f" ({excluded} more meet it but are excluded from segmentation)" if excluded else "")
+                       if people else "the account has no people")
+            return {"evidence": {"people": people}, "summary": summary}
+        history = warehouse.fetch_dicts(self.conn, "explain_segment/account_membership",
+                                        {"segment_id": cond.in_segment, "account_id": self.account_id})
+        return _in_segment_evidence(cond.in_segment, history)
+
+
+def describe_account(cond: AccountSegmentCondition) -> str:
+    """An account audience condition in words."""
+    if cond.all_ is not None or cond.any_ is not None or cond.not_ is not None:
+        return describe(cond)
+    if cond.attribute is not None:
+        return f"the account's {cond.attribute.name} {_comparison(cond.attribute)}"
+    if cond.opportunities is not None:
+        return _opportunities(cond).replace(" of an account ", " of the account ")
+    if cond.person is not None:
+        return f"one of its people: {describe(cond.person)}"
+    return f"in_segment {cond.in_segment!r}"
+
+
+def _account_kind(cond: AccountSegmentCondition) -> str:
+    for key, value in (("all", cond.all_), ("any", cond.any_), ("not", cond.not_), ("person", cond.person),
+                       ("in_segment", cond.in_segment), ("account.attribute", cond.attribute)):
+        if value is not None:
+            return key
+    return "account.opportunities"
+
+
+def _in_segment_evidence(segment_id: str, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stored membership (newest spell first) as the evidence of an in_segment condition."""
+    current = next((h for h in history if h["exited_at"] is None), None)
+    summary = (f"a current member of {segment_id!r} since {_when(current['entered_at'])}" if current
+               else f"not a current member of {segment_id!r}"
+               + (f" (left {_when(history[0]['exited_at'])})" if history else " (never a member)"))
+    return {"evidence": {"segment": segment_id, "member": current is not None, "history": history},
+            "summary": summary + "; in_segment reads the stored membership"}
 
 
 def _count(n: int, noun: str) -> str:
@@ -298,10 +391,14 @@ def explain_person(conn: psycopg.Connection, segment: Segment, person_id: str, a
     return report
 
 
-def stored_membership(conn: psycopg.Connection, segment_id: str, person_id: str, as_of: datetime,
-                      evaluation: dict[str, Any] | None, verdict: str) -> dict[str, Any]:
-    """What the membership history says at `as_of`, and whether it agrees with the verdict."""
-    history = warehouse.fetch_dicts(conn, "explain_segment/membership", {"segment_id": segment_id, "person_id": person_id})
+def stored_membership(conn: psycopg.Connection, segment_id: str, person_id: str | None, as_of: datetime,
+                      evaluation: dict[str, Any] | None, verdict: str, account_id: str | None = None) -> dict[str, Any]:
+    """What the membership history (of a person, or of an account in an account audience) says at
+    `as_of`, and whether it agrees with the verdict."""
+    history = (warehouse.fetch_dicts(conn, "explain_segment/membership", {"segment_id": segment_id, "person_id": person_id})
+               if account_id is None else
+               warehouse.fetch_dicts(conn, "explain_segment/account_membership",
+                                     {"segment_id": segment_id, "account_id": account_id}))
     spell = next((h for h in history if h["entered_at"] <= as_of
                   and (h["exited_at"] is None or h["exited_at"] > as_of)), None)
     stored = {"member": spell is not None, "entered_at": spell["entered_at"] if spell else None,
@@ -322,13 +419,30 @@ def stored_membership(conn: psycopg.Connection, segment_id: str, person_id: str,
     return stored
 
 
-def explain_segment(conn: psycopg.Connection, cfg: CdpConfig, segment: Segment, email: str,
-                    as_of: datetime | None) -> dict[str, Any]:
-    """The segment's verdict for every person the email identifies."""
-    sandbox = cfg.sandbox_of(segment)
-    person_ids = [r["person_id"] for r in warehouse.fetch_dicts(conn, "explain/email_persons", {"email": email})]
-    if not person_ids:
-        explain_email(conn, email, sandbox)      # raises the not-found error, saying what carries the email
+def explain_account_verdict(conn: psycopg.Connection, segment: AccountSegment, account_id: str, as_of: datetime,
+                            evaluation: dict[str, Any] | None) -> dict[str, Any]:
+    """An account audience's verdict for one account, with each condition's evidence."""
+    found = warehouse.fetch_dicts(conn, "explain/account", {"account_id": account_id})
+    profile = {k: found[0].get(k) for k in ("name", "mdm_id", "industry")} if found else None
+    compiled = compile_segment(segment)
+    (row,) = _query(conn, "account_is_member", {**compiled.params, "account_id": account_id, "as_of": as_of},
+                    members=compiled.sql)
+    report: dict[str, Any] = {"account_id": account_id, "profile": profile,
+                              "verdict": "in" if row["member"] else "out"}
+    tree = _Account(conn, account_id, as_of).node(segment.where, "where")
+    report["condition"] = tree
+    report["why"] = ("the segment's condition holds" if tree["holds"] else
+                     "fails at " + "; ".join(f"{n['path']} ({n['condition']}: {n.get('summary', 'it holds')})"
+                                             for n in failing(tree)))
+    report["stored"] = stored_membership(conn, segment.id, None, as_of, evaluation, report["verdict"],
+                                         account_id=account_id)
+    return report
+
+
+def _evaluation_time(conn: psycopg.Connection, segment: Segment | AccountSegment,
+                     as_of: datetime | None) -> tuple[datetime, str, dict[str, Any] | None]:
+    """The evaluation time (--as-of, else the latest evaluation, else now), what it comes from, and
+    the evaluation recorded at or before it."""
     latest = warehouse.fetch_dicts(conn, "explain_segment/evaluation", {"segment_id": segment.id, "as_of": as_of})
     evaluation = latest[0] if latest else None
     if as_of is not None:
@@ -339,11 +453,41 @@ def explain_segment(conn: psycopg.Connection, cfg: CdpConfig, segment: Segment, 
         as_of, source = datetime.now(timezone.utc), "now: the segment has no evaluation recorded"
     if evaluation is not None:
         evaluation["definition_changed"] = evaluation["definition_hash"] != definition_hash(segment)
+    return as_of, source, evaluation
+
+
+def _segment_header(segment: Segment | AccountSegment) -> dict[str, Any]:
+    return {"id": segment.id, "name": segment.name, "mode": segment.mode, "audience": segment.audience,
+            "definition_hash": definition_hash(segment)}
+
+
+def explain_account_segment(conn: psycopg.Connection, cfg: CdpConfig, segment: AccountSegment, reference: str,
+                            as_of: datetime | None) -> dict[str, Any]:
+    """An account audience's verdict for every account the reference names (id, key, MDM id, name)."""
+    sandbox = cfg.sandbox_of(segment)
+    account_ids = [r["account_id"] for r in warehouse.fetch_dicts(conn, "explain/account_ids", {"reference": reference})]
+    if not account_ids:
+        raise ExplainError(f"no account with id, key, MDM id or name {reference!r} in sandbox "
+                           f"{sandbox_label(sandbox)}", NOT_FOUND, {"account": reference})
+    as_of, source, evaluation = _evaluation_time(conn, segment, as_of)
+    return {
+        "looked_for": {"segment": segment.id, "account": reference, "sandbox": sandbox_label(sandbox)},
+        "segment": _segment_header(segment), "as_of": as_of, "as_of_source": source, "evaluation": evaluation,
+        "accounts": [explain_account_verdict(conn, segment, aid, as_of, evaluation) for aid in account_ids],
+    }
+
+
+def explain_segment(conn: psycopg.Connection, cfg: CdpConfig, segment: Segment, email: str,
+                    as_of: datetime | None) -> dict[str, Any]:
+    """The segment's verdict for every person the email identifies."""
+    sandbox = cfg.sandbox_of(segment)
+    person_ids = [r["person_id"] for r in warehouse.fetch_dicts(conn, "explain/email_persons", {"email": email})]
+    if not person_ids:
+        explain_email(conn, email, sandbox)      # raises the not-found error, saying what carries the email
+    as_of, source, evaluation = _evaluation_time(conn, segment, as_of)
     return {
         "looked_for": {"segment": segment.id, "email": email, "sandbox": sandbox_label(sandbox)},
-        "segment": {"id": segment.id, "name": segment.name, "mode": segment.mode,
-                    "definition_hash": definition_hash(segment)},
-        "as_of": as_of, "as_of_source": source, "evaluation": evaluation,
+        "segment": _segment_header(segment), "as_of": as_of, "as_of_source": source, "evaluation": evaluation,
         "persons": [explain_person(conn, segment, pid, as_of, evaluation) for pid in person_ids],
     }
 
@@ -388,6 +532,11 @@ def _evidence_lines(node: dict[str, Any], indent: str) -> list[str]:
             lines.append(f"{indent}not counted ({missed['count']} of this type):")
             lines.extend(_table([[_when(e["occurred_at"]), e["event_type"], e["url"] or e["primary_value"] or "-",
                                   e["why_not_counted"]] for e in missed["events"]], indent + "  "))
+    elif kind == "person":
+        for p in evidence["people"]:
+            excluded = f", excluded from segmentation: {p['excluded_reason']}" if p["excluded_reason"] else ""
+            lines.append(f"{indent}{p['email'] or p['person_id']} ({', '.join(p['relations'])}{excluded}) -- "
+                         f"{'meets it' if p['holds'] else 'does not meet it'}")
     elif kind == "buying_group":
         for g in evidence["groups"]:
             missing = ", ".join(g["missing_roles"]) or "none"
@@ -411,9 +560,20 @@ def render_person(person: dict[str, Any]) -> list[str]:
     profile = person["profile"]
     who = (f"{profile['email'] or '(no email)'}: {_name(profile)}, {profile['title'] or 'no title'}"
            if profile else "no profile")
-    lines = [f"Person {person['person_id']} ({who})",
-             f"  verdict: {person['verdict'].upper()} -- {person['why']}"]
-    stored = person["stored"]
+    return _render_verdict(f"Person {person['person_id']} ({who})", person)
+
+
+def render_account(account: dict[str, Any]) -> list[str]:
+    profile = account["profile"]
+    who = (f"{profile['name'] or '(no name)'}" + (f", MDM {profile['mdm_id']}" if profile["mdm_id"] else "")
+           + (f", {profile['industry']}" if profile["industry"] else "")) if profile else "no profile"
+    return _render_verdict(f"Account {account['account_id']} ({who})", account)
+
+
+def _render_verdict(heading: str, member: dict[str, Any]) -> list[str]:
+    """A person's or an account's verdict, stored membership and condition tree."""
+    lines = [heading, f"  verdict: {member['verdict'].upper()} -- {member['why']}"]
+    stored = member["stored"]
     if stored["evaluated_at"] is None:
         lines.append(f"  stored membership: {stored['note']}")
     else:
@@ -423,21 +583,27 @@ def render_person(person: dict[str, Any]) -> list[str]:
         note = f" ({stored['note']})" if stored.get("note") else ""
         lines.append(f"  stored membership: {state} (evaluation at {_when(stored['evaluated_at'])}, run "
                      f"{stored['run_id']}): {agreement}{note}")
-    if person["condition"] is not None:
+    if member["condition"] is not None:
         lines.append("  conditions:")
-        lines.extend(render_node(person["condition"]))
+        lines.extend(render_node(member["condition"]))
     return lines
 
 
 def render(report: dict[str, Any]) -> str:
     segment, looked_for = report["segment"], report["looked_for"]
-    persons = report["persons"]
-    lines = [f"segment {segment['id']} ({segment['name']}, {segment['mode']}) in sandbox {looked_for['sandbox']}",
-             f"evaluated at {_when(report['as_of'])}: {report['as_of_source']}",
-             f"email {looked_for['email']!r}: {len(persons)} person{'s' if len(persons) > 1 else ''}"]
-    for person in persons:
+    lines = [f"segment {segment['id']} ({segment['name']}, {segment['mode']}"
+             + (", account audience" if segment["audience"] == "account" else "")
+             + f") in sandbox {looked_for['sandbox']}",
+             f"evaluated at {_when(report['as_of'])}: {report['as_of_source']}"]
+    if "accounts" in report:
+        found, render_one = report["accounts"], render_account
+        lines.append(f"account {looked_for['account']!r}: {_count(len(found), 'account')}")
+    else:
+        found, render_one = report["persons"], render_person
+        lines.append(f"email {looked_for['email']!r}: {len(found)} person{'s' if len(found) > 1 else ''}")
+    for member in found:
         lines.append("")
-        lines.extend(render_person(person))
+        lines.extend(render_one(member))
     return "\n".join(lines)
 
 
@@ -471,35 +637,43 @@ def segment_named(cfg: CdpConfig, segment_id: str, sandbox: str | None) -> Segme
     return found
 
 
-def run_explain_segment(*, segment: str, email: str, as_of: str | None = None, sandbox: str | None = None,
+def run_explain_segment(*, segment: str, email: str | None = None, account: str | None = None,
+                        as_of: str | None = None, sandbox: str | None = None,
                         json_output: bool = False, scenario: Path | None = None, config: Path | None = None,
                         out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Explain a segment's verdict for an email's persons, printing text or JSON; returns the exit status."""
+    """Explain a segment's verdict for an email's persons (or, for an account audience, for the accounts
+    a reference names), printing text or JSON; returns the exit status."""
     from b2b_cdp.config import ConfigError, load_config
     from b2b_cdp.demo import DEFAULT_SCENARIO
 
     out, err = out or sys.stdout, err or sys.stderr
-    looked_for = {"segment": segment, "email": email}
+    looked_for = {"segment": segment, **({"account": account} if account is not None else {"email": email})}
     try:
         try:
             cfg = load_config(config)
         except ConfigError as exc:
             raise ExplainError(str(exc)) from None
         chosen = segment_named(cfg, segment, sandbox)
-        if chosen.audience == "account":
+        if (email is None) == (account is None):
+            raise ExplainError("give exactly one of an email (a person audience) or an account (an account audience)")
+        if chosen.audience == "account" and account is None:
             raise ExplainError(f"segment {segment!r} is an account audience: its members are accounts, not "
-                               "persons, so there is no person's verdict to explain; its current members are "
-                               "the open rows of audience_account_membership, and `make explain-account ACCOUNT=...` "
-                               "shows an account's attributes, deals and people")
+                               "persons; name an account instead of an email (make explain-segment "
+                               f"SEGMENT={segment} ACCOUNT=id|key|mdm-id|name)")
+        if chosen.audience != "account" and email is None:
+            raise ExplainError(f"segment {segment!r} is a person audience: its members are persons; give an "
+                               f"email instead of an account (make explain-segment SEGMENT={segment} EMAIL=address)")
         when = parse_as_of(as_of)
         use_demo_warehouse(scenario or DEFAULT_SCENARIO)
         with reading(cfg.sandbox_of(chosen)) as conn:
-            report = explain_segment(conn, cfg, chosen, email, when)
+            report = (explain_account_segment(conn, cfg, chosen, account, when) if account is not None
+                      else explain_segment(conn, cfg, chosen, email, when))
     except ExplainError as exc:
         print(f"explain-segment: {exc}", file=err)
         if json_output:
             print(as_json({"error": str(exc), "looked_for": {**looked_for, **exc.looked_for}}), file=out)
         return exc.status
     print(as_json(report) if json_output else render(report), file=out)
-    stale = [p for p in report["persons"] if p["stored"].get("at_evaluation_time") and p["stored"]["agrees"] is False]
+    stale = [p for p in report.get("persons", report.get("accounts"))
+             if p["stored"].get("at_evaluation_time") and p["stored"]["agrees"] is False]
     return MEMBERSHIP_DISAGREES if stale else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -167,11 +168,49 @@ def test_account_audience_errors_name_the_yaml_path():
     assert "roles[1].where: in_segment 'won_accounts' is an account audience" in refused(raw)
 
 
-def test_explain_segment_refuses_an_account_audience_with_the_reason(tmp_path):
+def test_explain_segment_explains_an_accounts_verdict(stitched, tmp_path):
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(raw_config()))
-    out, err = io.StringIO(), io.StringIO()
-    status = run_explain_segment(segment="won_accounts", email="p2@townsend.com", config=path, out=out, err=err)
-    assert status == 2
-    assert "segment 'won_accounts' is an account audience: its members are accounts" in err.getvalue()
-    assert "make explain-account ACCOUNT=" in err.getvalue()
+    segments.evaluate_sandbox(parse_config(raw_config()), stitched, as_of=CLOCK, run_id="run-1")
+
+    def explained(segment: str, **wanted) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        status = run_explain_segment(segment=segment, config=path, out=out, err=err, **wanted)
+        return status, out.getvalue(), err.getvalue()
+
+    # Townsend has won deals but is in the automotive industry: out, at the `not`.
+    status, text, err = explained("won_not_automotive", account="Townsend")
+    assert (status, err) == (0, ""), err
+    assert text.startswith("segment won_not_automotive (won_not_automotive, batch, account audience) in sandbox "
+                           "bodea/prod\nevaluated at 2026-11-20T12:00:00Z: the segment's latest evaluation (run run-1)\n"
+                           "account 'Townsend': 1 account\n")
+    assert "  verdict: OUT -- fails at where.all[1] (not: the inner condition holds)\n" in text
+    assert "(evaluation at 2026-11-20T12:00:00Z, run run-1): agrees" in text
+    lines = text.split("  conditions:\n")[1].splitlines()
+    assert lines[1] == ("      [holds] where.all[0]: in_segment 'won_accounts' -- a current member of 'won_accounts' "
+                        "since 2026-11-20T12:00:00Z; in_segment reads the stored membership")
+    assert lines[2] == "      [fails] where.all[1]: not -- the inner condition holds"
+    assert lines[3] == ("        [holds] where.all[1].not: the account's industry = 'Automotive' -- "
+                        "industry is 'Automotive'")
+    # In: Townsend's won deals sum to 1.1M and one of its people (p2) is a member of the person segment.
+    status, text, _ = explained("big_won_accounts_with_visitors", account="MDM-TOWNSEND")
+    assert status == 0 and "  verdict: IN -- the segment's condition holds\n" in text
+    assert "sum of amount over the won deals of the account > 1,000,000 -- 1 of 1 account meets it" in text
+    assert ("where.all[1]: one of its people: in_segment 'high_value_new_product_visitors' -- "
+            "1 of ") in text
+    assert "p2@townsend.com (direct, opportunity_role) -- meets it" in text
+    assert "p3@townsend.com (direct, opportunity_role) -- does not meet it" in text
+    # JSON: the same verdicts, machine-readable; a person condition lists each of the account's people.
+    status, text, _ = explained("accounts_with_an_engineer", account="Globex", json_output=True)
+    report = json.loads(text)
+    (globex,) = report["accounts"]
+    assert (status, globex["verdict"], globex["stored"]["agrees"]) == (0, "out", True)
+    people = globex["condition"]["evidence"]["people"]
+    assert people and not any(p["holds"] for p in people)
+    # The wrong kind of member, or an unknown account, is named.
+    status, _, err = explained("won_accounts", email="p2@townsend.com")
+    assert status == 2 and "is an account audience" in err and "ACCOUNT=" in err
+    status, _, err = explained("high_value_new_product_visitors", account="Townsend")
+    assert status == 2 and "is a person audience" in err
+    status, _, err = explained("won_accounts", account="Initech")
+    assert status == 1 and "no account with id, key, MDM id or name 'Initech'" in err
