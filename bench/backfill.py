@@ -31,24 +31,31 @@ MUNCHKIN = "111-AAA-111"
 
 
 def synthetic_scenario(path: Path, leads: int, activities: int) -> None:
+    """The emulator's scenario file, written record by record (millions of records never sit in
+    this process's memory at once)."""
     start = CLOCK - timedelta(days=300)
     step_lead = timedelta(days=299) / max(leads, 1)
     step_act = timedelta(days=299) / max(activities, 1)
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    scenario = {"clock": CLOCK.strftime(fmt), "marketo": [{
-        "munchkin_id": MUNCHKIN,
-        "leads": [{"id": i, "email": f"person{i}@company{i % 5000}.example", "firstName": f"First{i}",
-                   "lastName": f"Last{i}", "title": "Engineer", "company": f"Company {i % 5000}",
-                   "unsubscribed": False, "createdAt": (start + step_lead * i).strftime(fmt),
-                   "updatedAt": (start + step_lead * i).strftime(fmt)} for i in range(1, leads + 1)],
-        "activities": [{"marketoGUID": f"a{i}", "leadId": 1 + i % max(leads, 1),
-                        "activityDate": (start + step_act * i).strftime(fmt), "activityTypeId": 1,
-                        "primaryAttributeValueId": 500 + i % 50,
-                        "primaryAttributeValue": f"www.example.com/page/{i % 50}",
-                        "attributes": [{"name": "Webpage URL", "value": f"/page/{i % 50}"}]}
-                       for i in range(activities)],
-    }]}
-    path.write_text(json.dumps(scenario))
+    lead_rows = ({"id": i, "email": f"person{i}@company{i % 5000}.example", "firstName": f"First{i}",
+                  "lastName": f"Last{i}", "title": "Engineer", "company": f"Company {i % 5000}",
+                  "unsubscribed": False, "createdAt": (start + step_lead * i).strftime(fmt),
+                  "updatedAt": (start + step_lead * i).strftime(fmt)} for i in range(1, leads + 1))
+    activity_rows = ({"marketoGUID": f"a{i}", "leadId": 1 + i % max(leads, 1),
+                      "activityDate": (start + step_act * i).strftime(fmt), "activityTypeId": 1,
+                      "primaryAttributeValueId": 500 + i % 50,
+                      "primaryAttributeValue": f"www.example.com/page/{i % 50}",
+                      "attributes": [{"name": "Webpage URL", "value": f"/page/{i % 50}"}]}
+                     for i in range(activities))
+    with path.open("w", encoding="utf-8", buffering=1 << 20) as out:
+        out.write(json.dumps({"clock": CLOCK.strftime(fmt)})[:-1]
+                  + f', "marketo": [{{"munchkin_id": {json.dumps(MUNCHKIN)}, "leads": [')
+        for name, rows in (("leads", lead_rows), ("activities", activity_rows)):
+            if name == "activities":
+                out.write('], "activities": [')
+            for n, row in enumerate(rows):
+                out.write((", " if n else "") + json.dumps(row))
+        out.write("]}]}")
 
 
 def main() -> int:
