@@ -135,14 +135,7 @@ class _Person:
     """One person at one evaluation time, on a read-only connection."""
 
     accounts = "person_accounts"     # the accounts its account conditions look at
-
-    @staticmethod
-    def describe(cond: Condition) -> str:
-        return describe(cond)
-
-    @staticmethod
-    def kind(cond: Condition) -> str:
-        return _kind(cond)
+    describe, kind = staticmethod(describe), staticmethod(_kind)
 
     def __init__(self, conn: psycopg.Connection, person_id: str, as_of: datetime):
         self.conn, self.person_id, self.as_of = conn, person_id, as_of
@@ -261,19 +254,33 @@ class _Person:
                            f"{event.count.value}"}
 
 
+def describe_account(cond: AccountSegmentCondition) -> str:
+    """An account audience condition in words."""
+    if cond.all_ is not None or cond.any_ is not None or cond.not_ is not None:
+        return describe(cond)
+    if cond.attribute is not None:
+        return f"the account's {cond.attribute.name} {_comparison(cond.attribute)}"
+    if cond.opportunities is not None:
+        return _opportunities(cond).replace(" of an account ", " of the account ")
+    if cond.person is not None:
+        return f"one of its people: {describe(cond.person)}"
+    return f"in_segment {cond.in_segment!r}"
+
+
+def _account_kind(cond: AccountSegmentCondition) -> str:
+    for key, value in (("all", cond.all_), ("any", cond.any_), ("not", cond.not_), ("person", cond.person),
+                       ("in_segment", cond.in_segment), ("account.attribute", cond.attribute)):
+        if value is not None:
+            return key
+    return "account.opportunities"
+
+
 class _Account(_Person):
     """One account at one evaluation time, for an account audience: its conditions look at the
     account itself (attributes, deals, stored membership) or at its people (`person`)."""
 
     accounts = "the_account"
-
-    @staticmethod
-    def describe(cond: AccountSegmentCondition) -> str:
-        return describe_account(cond)
-
-    @staticmethod
-    def kind(cond: AccountSegmentCondition) -> str:
-        return _account_kind(cond)
+    describe, kind = staticmethod(describe_account), staticmethod(_account_kind)
 
     def __init__(self, conn: psycopg.Connection, account_id: str, as_of: datetime):
         super().__init__(conn, None, as_of)
@@ -310,27 +317,6 @@ class _Account(_Person):
         history = warehouse.fetch_dicts(self.conn, "explain_segment/account_membership",
                                         {"segment_id": cond.in_segment, "account_id": self.account_id})
         return _in_segment_evidence(cond.in_segment, history)
-
-
-def describe_account(cond: AccountSegmentCondition) -> str:
-    """An account audience condition in words."""
-    if cond.all_ is not None or cond.any_ is not None or cond.not_ is not None:
-        return describe(cond)
-    if cond.attribute is not None:
-        return f"the account's {cond.attribute.name} {_comparison(cond.attribute)}"
-    if cond.opportunities is not None:
-        return _opportunities(cond).replace(" of an account ", " of the account ")
-    if cond.person is not None:
-        return f"one of its people: {describe(cond.person)}"
-    return f"in_segment {cond.in_segment!r}"
-
-
-def _account_kind(cond: AccountSegmentCondition) -> str:
-    for key, value in (("all", cond.all_), ("any", cond.any_), ("not", cond.not_), ("person", cond.person),
-                       ("in_segment", cond.in_segment), ("account.attribute", cond.attribute)):
-        if value is not None:
-            return key
-    return "account.opportunities"
 
 
 def _in_segment_evidence(segment_id: str, history: list[dict[str, Any]]) -> dict[str, Any]:

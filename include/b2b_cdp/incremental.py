@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 from b2b_cdp import warehouse
 from b2b_cdp.config import SalesforceSource, load_config
 from b2b_cdp.ingest import SALESFORCE_FIELDS, iso_utc, land, marketo_source
+from b2b_cdp.ingest import batch_id as ingest_batch_id   # local names `batch_id` are the ids it makes
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class _Stream:
     def land_page(self, table: str, obj: str, page: int, records: Iterable[dict],
                   next_cursor: str, change_field: str, source_now: Callable[[], datetime],
                   api_calls: Callable[[], int]) -> int:
-        batch_id = f"{self.source_id}:{self.run_id}:{self.stream}:{page}"
+        batch_id = ingest_batch_id(self.source_id, self.run_id, self.stream, str(page))
 
         def advance(conn, rows: int) -> None:
             warehouse.run(conn, "incremental/set_cursor", {
@@ -160,7 +161,7 @@ def sync_salesforce_object(source_id: str, obj: str, run_id: str, run_at: dateti
     soql = f"SELECT {', '.join(SALESFORCE_FIELDS[obj])} FROM {obj}{where} ORDER BY SystemModstamp"
     tracker = NewestChange(cursor)
     table = f"raw_salesforce_{obj.lower()}"
-    batch_id = f"{source_id}:{run_id}:{stream.stream}"
+    batch_id = ingest_batch_id(source_id, run_id, stream.stream)
 
     def advance(conn, rows: int) -> None:
         tracker.save(conn, source_id, stream.stream)
@@ -195,7 +196,8 @@ def sweep_salesforce_deletions(source_id: str, obj: str, run_id: str, client) ->
         warehouse.run(conn, "incremental/set_cursor", {
             "source_id": source_id, "stream": stream.stream, "cursor": covered.isoformat()}).close()
 
-    rows = land(cfg, source_id, f"raw_salesforce_{obj.lower()}", obj, f"{source_id}:{run_id}:{stream.stream}", now,
+    rows = land(cfg, source_id, f"raw_salesforce_{obj.lower()}", obj,
+                ingest_batch_id(source_id, run_id, stream.stream), now,
                 records, api_calls=lambda: client.api_calls, then=advance)
     if rows:
         log.info("%s %s: %d deletion(s) from getDeleted up to %s", source_id, obj, rows, covered.isoformat())

@@ -42,6 +42,12 @@ NORMALIZE_STEPS = {
 }
 
 
+def batch_id(source_id: str, run_id: str, *parts: str) -> str:
+    """A landing batch's id: it starts with the source, because DAGs scheduled at the same time share
+    a run id and one source's batch must never replace another's rows."""
+    return ":".join((source_id, run_id, *parts))
+
+
 def bulk_windows(start: datetime, end: datetime, size: timedelta = BULK_WINDOW) -> list[tuple[datetime, datetime]]:
     """Consecutive [start, end) windows no longer than `size` covering the whole range."""
     windows, cursor = [], start
@@ -108,7 +114,7 @@ def marketo_source(source_id: str, client=None):
 
 def land_marketo_activity_types(source_id: str, run_id: str, extracted_at: datetime) -> int:
     cfg, source, client = marketo_source(source_id)
-    return land(cfg, source_id, "raw_marketo_activity_types", "activity_types", f"{source_id}:{run_id}:activity_types",
+    return land(cfg, source_id, "raw_marketo_activity_types", "activity_types", batch_id(source_id, run_id, "activity_types"),
                 extracted_at, client.activity_types(), api_calls=lambda: client.api_calls)
 
 
@@ -122,12 +128,12 @@ def land_marketo_b2b_objects(source_id: str, run_id: str, extracted_at: datetime
     companies = client.query("companies", "externalCompanyId", account_ids,
                              fields=client.describe_fields("companies"))
     counts = {"companies": land(cfg, source_id, "raw_marketo_companies", "companies",
-                                f"{source_id}:{run_id}:companies", extracted_at, companies,
+                                batch_id(source_id, run_id, "companies"), extracted_at, companies,
                                 api_calls=lambda: client.api_calls)}
     opportunities = client.query("opportunities", "externalCompanyId", account_ids,
                                  fields=client.describe_fields("opportunities"))
     counts["opportunities"] = land(cfg, source_id, "raw_marketo_opportunities", "opportunities",
-                                   f"{source_id}:{run_id}:opportunities", extracted_at, opportunities,
+                                   batch_id(source_id, run_id, "opportunities"), extracted_at, opportunities,
                                    api_calls=lambda: client.api_calls)
     return counts
 
@@ -145,10 +151,10 @@ def land_salesforce_object(source_id: str, obj: str, run_id: str, extracted_at: 
     source: SalesforceSource = cfg.source(source_id)
     client = SalesforceClient.from_connection(source.conn_id, source.api_version)
     soql = f"SELECT {', '.join(SALESFORCE_FIELDS[obj])} FROM {obj}"
-    table, batch_id, stream = f"raw_salesforce_{obj.lower()}", f"{source_id}:{run_id}:{obj}", f"sobject:{obj}"
+    table, landing_id, stream = f"raw_salesforce_{obj.lower()}", batch_id(source_id, run_id, obj), f"sobject:{obj}"
     if source.backfill_api == "rest":
         tracker = NewestChange()
-        return land(cfg, source_id, table, obj, batch_id, extracted_at,
+        return land(cfg, source_id, table, obj, landing_id, extracted_at,
                     tracker.watch(client.query(soql)), api_calls=lambda: client.api_calls,
                     then=lambda conn, rows: tracker.save(conn, source_id, stream))
 
@@ -160,10 +166,10 @@ def land_salesforce_object(source_id: str, obj: str, run_id: str, extracted_at: 
 
     def save_cursor(conn, rows: int) -> None:
         warehouse.run(conn, "incremental/cursor_from_batch", {
-            "source_id": source_id, "stream": stream, "batch_id": batch_id},
+            "source_id": source_id, "stream": stream, "batch_id": landing_id},
             identifiers={"table": table}).close()
 
-    return land(cfg, source_id, table, obj, batch_id, extracted_at, loader=copy_results,
+    return land(cfg, source_id, table, obj, landing_id, extracted_at, loader=copy_results,
                 api_calls=lambda: client.api_calls, then=save_cursor)
 
 
@@ -191,7 +197,7 @@ def land_mdm(source_id: str, run_id: str, extracted_at: datetime) -> int:
         raise FileNotFoundError(f"no MDM cross-reference file at {path} (sources: {source_id}.path)")
     with path.open("rb") as handle:
         lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        return land(cfg, source_id, "raw_mdm_crossref", "crossref", f"{source_id}:{run_id}:crossref", extracted_at,
+        return land(cfg, source_id, "raw_mdm_crossref", "crossref", batch_id(source_id, run_id, "crossref"), extracted_at,
                     read_mdm_crossref(lines))
 
 
