@@ -128,10 +128,11 @@ _streaming = {sandbox: [s for s in _cfg.segments if _cfg.sandbox_of(s) == sandbo
 if any(_streaming.values()):
     @dag(dag_id="segmentation_streaming", catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS,
          tags=["cdp", "segmentation", "streaming"], params={"sandbox": sandbox_param(_cfg)},
-         # Whenever stitching rebuilds profiles (fresh events and records), and every 5 minutes so
-         # members leave as their time windows slide past them.
+         # Whenever stitching rebuilds profiles (fresh events and records), and every minute so
+         # members leave within the 2-minute target as their time windows slide past them (a pass
+         # with nobody changed reads the current members only).
          schedule=AssetOrTimeSchedule(
-             timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
+             timetable=CronTriggerTimetable("* * * * *", timezone="UTC"),
              assets=AssetAny(*(profile_asset(sandbox.schema) for sandbox in _streaming))))
     def segmentation_streaming():
         """

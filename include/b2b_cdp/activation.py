@@ -15,8 +15,9 @@ happened instead of repeating or losing work.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from b2b_cdp import warehouse
@@ -30,8 +31,9 @@ UNSUBSCRIBED = "unsubscribed: never created as a Marketo lead"
 SAME_EMAIL = "another member with this email is created in this run: one upsert per email per run"
 
 
-def _payload_hash(email: str, lead_id: str) -> str:
-    return hashlib.sha256(f"{email}|{lead_id}".encode()).hexdigest()[:16]
+def _payload_hash(lead_id: str, attributes: dict | None = None) -> str:
+    """What a member's lead was sent: its id and, once sent, its mapped attributes (None: not yet)."""
+    return hashlib.sha256(json.dumps([lead_id, attributes], sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _utcnow() -> datetime:
@@ -51,21 +53,23 @@ def match_leads(client: MarketoClient, emails: list[str]) -> dict[str, int]:
 
 
 def store_plan(sandbox, keys: dict, run_id: str, to_add: list[str], to_remove: list[str],
-               audience_size: int) -> dict[str, Any]:
-    """A dry run: the plan (who would be added and removed) is printed and stored in
-    activation_plan; nobody is called."""
+               audience_size: int, to_update: list[str] = ()) -> dict[str, Any]:
+    """A dry run: the plan (who would be added, removed and have their attributes updated) is
+    printed and stored in activation_plan; nobody is called."""
     with warehouse.connect(sandbox) as conn:
-        for action, people in (("add", to_add), ("remove", to_remove)):
+        for action, people in (("add", to_add), ("remove", to_remove), ("update", to_update)):
             warehouse.run(conn, "activation/record_plan", {
                 **keys, "run_id": run_id, "person_ids": list(people), "action": action}).close()
         warehouse.run(conn, "activation/finish_dry_run", {**keys, "run_id": run_id,
                                                           "finished_at": _utcnow()}).close()
     shown = 20
-    log.info("DRY RUN %s %s: would add %d (%s%s), remove %d (%s%s); nothing sent", keys["destination_id"],
-             keys["audience_key"], len(to_add), ", ".join(to_add[:shown]), ", ..." if len(to_add) > shown else "",
-             len(to_remove), ", ".join(to_remove[:shown]), ", ..." if len(to_remove) > shown else "")
-    return {"dry_run": True, "audience_size": audience_size, "planned_add": len(to_add),
+    log.info("DRY RUN %s %s: would %s; nothing sent", keys["destination_id"], keys["audience_key"], ", ".join(
+        f"{action} {len(people)} ({', '.join(people[:shown])}{', ...' if len(people) > shown else ''})"
+        for action, people in (("add", to_add), ("remove", to_remove), ("update", list(to_update)))
+        if people or action != "update"))
+    plan = {"dry_run": True, "audience_size": audience_size, "planned_add": len(to_add),
             "planned_remove": len(to_remove), "api_calls": 0}
+    return plan | ({"planned_update": len(to_update)} if to_update else {})
 
 
 def record_outcomes(sandbox, keys: dict, run_id: str, statements: list[tuple[str, dict]]) -> None:
@@ -105,6 +109,27 @@ def _lead_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
+def lead_fields(destination: MarketoDestination, profile: dict) -> dict[str, Any]:
+    """The Marketo fields a profile maps to; empty attributes are left out (never clear a field)."""
+    return {m.target: _lead_value(profile[m.source]) for m in destination.mapping
+            if profile[m.source] not in (None, "")}
+
+
+def updatable(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields an attribute update sends: email identifies the lead and is never rewritten (a
+    lead matched by ECID keeps its own address; a CRM-synced lead takes it from the CRM)."""
+    return {target: value for target, value in fields.items() if target != "email"}
+
+
+def member_profiles(sandbox, person_ids: list[str]) -> list[dict]:
+    if not person_ids:
+        return []
+    with warehouse.connect(sandbox) as conn:
+        cursor = warehouse.run(conn, "activation/marketo_member_profiles", {"person_ids": person_ids})
+        names = [c.name for c in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
 def lead_records(destination: MarketoDestination, profiles: list[dict]) -> tuple[dict[str, dict], dict[str, str]]:
     """person id -> the new lead's fields (mapped attributes), and person id -> why none is created.
     Unsubscribed people are never created; one record per email (the first member holding it)."""
@@ -113,8 +138,7 @@ def lead_records(destination: MarketoDestination, profiles: list[dict]) -> tuple
     emails: set[str] = set()
     for profile in profiles:
         person_id = profile["person_id"]
-        fields = {m.target: _lead_value(profile[m.source]) for m in destination.mapping
-                  if profile[m.source] not in (None, "")}
+        fields = lead_fields(destination, profile)
         missing = [f for f in LEAD_REQUIRED_FIELDS if not str(fields.get(f) or "").strip()]
         if profile["unsubscribed"]:
             refused[person_id] = UNSUBSCRIBED
@@ -142,35 +166,82 @@ def create_leads(client: MarketoClient, destination: MarketoDestination,
             if result.get("status") in ("created", "updated") and result.get("id") is not None:
                 created[person_id] = int(result["id"])
             else:
-                refused[person_id] = "; ".join(f"{r.get('code')} {r.get('message')}"
-                                               for r in result.get("reasons", [])) or str(result.get("status"))
+                refused[person_id] = _reasons(result)
     return created, refused
 
 
 def find_or_create_leads(sandbox, destination: MarketoDestination, client: MarketoClient,
-                         emails: dict[str, str | None]) -> tuple[dict[str, int], dict[str, str], dict[str, int]]:
+                         emails: dict[str, str | None], settled: dict[str, str]
+                         ) -> tuple[dict[str, int], dict[str, str], dict[str, tuple[int, dict]]]:
     """New members (person id -> email) -> their lead ids, the reasons of those left without one,
-    and the leads created for them."""
+    and the leads created for them (person id -> lead id, fields). `settled` members (person id ->
+    the reason of their last lookup) are matched through the warehouse only: no call, no creation."""
     # Members whose graph holds a lead of this instance need no lookup call: most members came from it.
     leads = leads_from_graph(sandbox, destination.munchkin_id, sorted(emails))
     if "email" in destination.match_on:
-        unknown = {p: e for p, e in emails.items() if p not in leads and e and e.strip()}
+        unknown = {p: e for p, e in emails.items() if p not in leads and p not in settled and e and e.strip()}
         by_email = match_leads(client, sorted({e.strip().lower() for e in unknown.values()}))
         leads |= {p: by_email[e.strip().lower()] for p, e in unknown.items() if e.strip().lower() in by_email}
     if "ecid" in destination.match_on:
         leads |= match_by_ecid(sandbox, destination.munchkin_id, sorted(set(emails) - set(leads)))
-    unmatched = sorted(set(emails) - set(leads))
+    unmatched = sorted(set(emails) - set(leads) - set(settled))
+    waiting = {p: reason for p, reason in settled.items() if p in emails and p not in leads}
     if destination.lead_creation is None or not unmatched:
-        return leads, {p: NO_LEAD for p in unmatched}, {}
-    with warehouse.connect(sandbox) as conn:
-        cursor = warehouse.run(conn, "activation/marketo_member_profiles", {"person_ids": unmatched})
-        names = [c.name for c in cursor.description]
-        profiles = [dict(zip(names, row)) for row in cursor.fetchall()]
-    records, refused = lead_records(destination, profiles)
+        return leads, {p: NO_LEAD for p in unmatched} | waiting, {}
+    records, refused = lead_records(destination, member_profiles(sandbox, unmatched))
     created, failed = create_leads(client, destination, records)
     log.info("%s: created %d Marketo leads (%s); %d not created", destination.id, len(created),
              destination.lead_creation.action, len(refused) + len(failed))
-    return leads | created, {p: NO_LEAD for p in unmatched if p not in created} | refused | failed, created
+    return (leads | created, {p: NO_LEAD for p in unmatched if p not in created} | refused | failed | waiting,
+            {p: (lead_id, records[p]) for p, lead_id in created.items()})
+
+
+def stale_attributes(sandbox, destination: MarketoDestination, keys: dict,
+                     members: set[str]) -> dict[str, tuple[int, dict]]:
+    """Held members whose lead was last sent other attributes than their profile maps to now:
+    person id -> (lead id, the fields to send)."""
+    with warehouse.connect(sandbox) as conn:
+        held = {p: (key, sent) for p, key, sent in warehouse.fetch_all(conn, "activation/held_payloads", keys)
+                if p in members}
+    stale = {}
+    for profile in member_profiles(sandbox, sorted(held)):
+        lead_id, sent = held[profile["person_id"]]
+        fields = updatable(lead_fields(destination, profile))
+        if _payload_hash(lead_id, fields) != sent:
+            stale[profile["person_id"]] = (int(lead_id), fields)
+    return stale
+
+
+def update_leads(client: MarketoClient, stale: dict[str, tuple[int, dict]],
+                 record) -> tuple[int, int]:
+    """Sync Leads updateOnly by lead id, 300 per call, each batch recorded right after its answer:
+    (updated, skipped). A skipped member keeps its old hash, so the next run sends it again."""
+    updated = skipped = 0
+    for batch in chunks(sorted(stale)):
+        body = client.call("POST", "/rest/v1/leads.json", json={
+            "action": "updateOnly", "lookupField": "id",
+            "input": [{"id": stale[p][0], **stale[p][1]} for p in batch]})
+        statements = []
+        for person_id, result in zip(batch, body.get("result", [])):
+            lead_id, fields = stale[person_id]
+            if result.get("status") == "updated":
+                updated += 1
+                statements.append(("activation/record_payload", {
+                    "person_id": person_id, "payload_hash": _payload_hash(str(lead_id), fields),
+                    "synced_at": _utcnow()}))
+                status, reason = "updated", None
+            else:
+                skipped += 1
+                status, reason = "skipped", _reasons(result)
+            statements.append(("activation/record_status", {
+                "person_id": person_id, "action": "update", "status": status, "reason": reason}))
+        record(statements)
+    return updated, skipped
+
+
+def _reasons(result: dict) -> str:
+    return "; ".join(f"{r.get('code')} {r.get('message')}" for r in result.get("reasons", [])) \
+        or str(result.get("status"))
 
 
 def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: StaticListAudience,
@@ -186,23 +257,39 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
         warehouse.run(conn, "activation/start_sync", {
             **keys, "run_id": run_id, "segment_id": audience.segment, "audience_size": len(desired),
             "planned_add": len(to_add), "planned_remove": len(to_remove), "started_at": _utcnow()}).close()
-    log.info("%s list %s: %d members wanted, %d held; plan +%d -%d", destination.id,
-             audience.static_list_id, len(desired), len(held), len(to_add), len(to_remove))
-    if dry_run:
-        return store_plan(sandbox, keys, run_id, to_add, to_remove, len(desired))
-    calls_before = client.api_calls
-    added = removed = skipped = 0
+    # Attribute updates planned: held members staying whose mapped attributes changed.
+    stale = (stale_attributes(sandbox, destination, keys, set(desired) & set(held))
+             if destination.update_attributes else {})
 
     def record(statements: list[tuple[str, dict]]) -> None:
         record_outcomes(sandbox, keys, run_id, statements)
 
+    if destination.update_attributes:
+        record([("activation/record_updates", {"planned_update": len(stale), "updated": None})])
+    log.info("%s list %s: %d members wanted, %d held; plan +%d -%d%s", destination.id,
+             audience.static_list_id, len(desired), len(held), len(to_add), len(to_remove),
+             f" ~{len(stale)}" if destination.update_attributes else "")
+    if dry_run:
+        return store_plan(sandbox, keys, run_id, to_add, to_remove, len(desired), sorted(stale))
+    calls_before = client.api_calls
+    added = removed = skipped = 0
+
     if to_add:
-        leads, reasons, created = find_or_create_leads(sandbox, destination, client, {p: desired[p] for p in to_add})
+        with warehouse.connect(sandbox) as conn:
+            since = _utcnow() - timedelta(hours=destination.lookup_retry_hours)
+            settled = dict(warehouse.fetch_all(conn, "activation/settled_unmatched", {**keys, "since": since}))
+        leads, reasons, created = find_or_create_leads(sandbox, destination, client,
+                                                       {p: desired[p] for p in to_add}, settled)
+        waiting = sorted(p for p, reason in reasons.items() if reason in (NO_LEAD, UNSUBSCRIBED))
+        looked_up_at = _utcnow()
+        record([("activation/record_unmatched", {"person_id": p, "reason": reasons[p], "looked_up_at": looked_up_at})
+                for p in waiting if p not in settled]
+               + [("activation/forget_unmatched", {"waiting": waiting})])
         record([("activation/record_status", {"person_id": p, "action": "add", "status": "skipped",
                                               "reason": reason}) for p, reason in sorted(reasons.items())]
                + [("activation/record_status", {"person_id": p, "action": "create", "status": "created",
                                                 "reason": f"lead {lead_id}"})
-                  for p, lead_id in sorted(created.items())])
+                  for p, (lead_id, _) in sorted(created.items())])
         skipped += len(reasons)
         matched = [p for p in to_add if p in leads]
         for batch in chunks(matched):
@@ -214,12 +301,14 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
                     added += 1
                     statements.append(("activation/record_added", {
                         "person_id": person_id, "member_key": str(lead_id), "synced_at": _utcnow(),
-                        "payload_hash": _payload_hash(desired[person_id] or "", str(lead_id))}))
+                        # A lead created from the mapped attributes holds them already.
+                        "payload_hash": _payload_hash(str(lead_id), updatable(created[person_id][1])
+                                                      if person_id in created else None)}))
                     statements.append(("activation/record_status", {
                         "person_id": person_id, "action": "add", "status": "added", "reason": None}))
                 else:
                     skipped += 1
-                    reason = "; ".join(f"{r.get('code')} {r.get('message')}" for r in result.get("reasons", []))
+                    reason = _reasons(result)
                     statements.append(("activation/record_status", {
                         "person_id": person_id, "action": "add", "status": "skipped", "reason": reason}))
             record(statements)
@@ -234,8 +323,14 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
                 "person_id": person_id, "action": "remove", "status": result.get("status", "unknown"),
                 "reason": None}))
         record(statements)
-    outcome = {"audience_size": len(desired), "added": added, "removed": removed, "skipped": skipped,
-               "api_calls": client.api_calls - calls_before}
+    outcome = {"audience_size": len(desired), "added": added, "removed": removed, "skipped": skipped}
+    if destination.update_attributes:
+        # Every member now held, the ones just added included (a matched lead was sent no attributes).
+        # A refused update is in activation_record_status (action update) and is sent again next run.
+        updated, refused = update_leads(client, stale_attributes(sandbox, destination, keys, set(desired)), record)
+        record([("activation/record_updates", {"planned_update": None, "updated": updated})])
+        outcome |= {"updated": updated, "update_refused": refused}
+    outcome["api_calls"] = client.api_calls - calls_before
     record([("activation/finish_sync", {"added": added, "removed": removed, "skipped": skipped,
                                         "api_calls": outcome["api_calls"], "finished_at": _utcnow()})])
     log.info("%s list %s: %s", destination.id, audience.static_list_id, outcome)

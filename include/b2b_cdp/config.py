@@ -484,23 +484,33 @@ class MarketoDestination(_Model):
     # How members find their lead: by email, then by an ECID the lead carries (its `ecids` field).
     match_on: list[Literal["email", "ecid"]] = Field(default_factory=lambda: ["email", "ecid"], min_length=1)
     lead_creation: LeadCreation | None = None       # off unless configured
+    # Keep the mapped attributes of each member's lead equal to the profile (updateOnly by lead id).
+    update_attributes: bool = False
+    # A member found with no lead is looked up by email again once its email or consent changes, or
+    # after this many hours (a lead may be made in Marketo meanwhile); 0 looks up on every run.
+    lookup_retry_hours: int = Field(default=24, ge=0)
 
     @model_validator(mode="after")
-    def _lead_creation_is_possible(self) -> "MarketoDestination":
-        if self.lead_creation is None:
+    def _mapping_fits_a_lead(self) -> "MarketoDestination":
+        uses = [key for key, on in (("lead_creation", self.lead_creation is not None),
+                                    ("update_attributes", self.update_attributes)) if on]
+        if not uses:
             return self
+        use = uses[0]
+        if not self.mapping:
+            raise ValueError(f"{use}: mapping is empty; map the profile attributes the leads should carry")
         if len(self.mapping) > MAX_LEAD_ATTRIBUTES:
-            raise ValueError(f"lead_creation: mapping has {len(self.mapping)} attributes; a new Marketo lead takes "
-                             f"at most {MAX_LEAD_ATTRIBUTES}: remove mappings or drop lead_creation")
+            raise ValueError(f"{use}: mapping has {len(self.mapping)} attributes; a Marketo lead takes "
+                             f"at most {MAX_LEAD_ATTRIBUTES}: remove mappings or drop {use}")
         for i, entry in enumerate(self.mapping):
             kind = PERSON_ATTRIBUTES[entry.source]
             if kind in ("array", "map"):
-                raise ValueError(f"lead_creation: mapping[{i}] ({entry.source} -> {entry.target}) is {kind} typed; "
+                raise ValueError(f"{use}: mapping[{i}] ({entry.source} -> {entry.target}) is {kind} typed; "
                                  "a Marketo lead takes scalar attributes only: map a scalar attribute instead")
         targets = [m.target for m in self.mapping]
         if duplicated := sorted({t for t in targets if targets.count(t) > 1}):
-            raise ValueError(f"lead_creation: mapping sets {', '.join(duplicated)} more than once")
-        if missing := [f for f in LEAD_REQUIRED_FIELDS if f not in targets]:
+            raise ValueError(f"{use}: mapping sets {', '.join(duplicated)} more than once")
+        if self.lead_creation is not None and (missing := [f for f in LEAD_REQUIRED_FIELDS if f not in targets]):
             raise ValueError(f"lead_creation: Marketo needs {', '.join(LEAD_REQUIRED_FIELDS)} to create a lead; "
                              f"mapping has no target {', '.join(missing)} (e.g. add "
                              "{source: first_name, target: firstName} to mapping)")
@@ -684,8 +694,17 @@ class CdpConfig(_Model):
                     f"segments[{i}] ({seg.id}): sandbox {seg.platform_instance}/{seg.sandbox} "
                     "is not declared under platform_instances"
                 )
+        list_owners: dict[tuple[str, int], str] = {}
         for i, dest in enumerate(self.destinations):
             for j, aud in enumerate(dest.audiences):
+                if dest.type == "marketo":
+                    # Each activation removes from its list whoever is not in its segment: two
+                    # audiences on one list would remove each other's members on every run.
+                    where = f"destinations[{i}].audiences[{j}]"
+                    owner = list_owners.setdefault((dest.munchkin_id, aud.static_list_id), where)
+                    if owner != where:
+                        raise ValueError(f"{where}.static_list_id: static list {aud.static_list_id} of Marketo "
+                                         f"{dest.munchkin_id} is already {owner}'s; one list takes one segment")
                 seg = segments.get(aud.segment)
                 if seg is None:
                     raise ValueError(f"destinations[{i}].audiences[{j}].segment: unknown segment {aud.segment!r}")

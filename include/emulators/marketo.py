@@ -158,6 +158,12 @@ class MarketoInstance(MutationLog, App):
     def list_members(self, list_id: int) -> list[int]:
         return list(self.members.get(list_id, []))
 
+    def add_static_list(self, list_id: int, name: str) -> None:
+        """A static list a marketer made (in the UI, or through the Asset API this emulator leaves out)."""
+        with self.lock:
+            self.lists[list_id] = {"id": list_id, "name": name}
+            self.members.setdefault(list_id, [])
+
     # ------------------------------------------------------------------------------- dispatch
 
     def handle(self, request: Request) -> Response:

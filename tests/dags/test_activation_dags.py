@@ -29,7 +29,7 @@ def bag(tmp_path, monkeypatch):
         {"id": "parquet_files", "type": "cloud_storage", "path": "s3://exports/audiences", "conn_id": "aws_exports",
          "formats": ["csv", "parquet"], "audiences": [{"segment": "townsend_people"}], **where},
         {"id": "marketo_creating", "type": "marketo", "munchkin_id": "111-AAA-111", "conn_id": "marketo_111_aaa_111",
-         "audiences": [{"segment": "townsend_people", "static_list_id": 9001}],
+         "audiences": [{"segment": "townsend_people", "static_list_id": 9002}],
          "mapping": [{"source": "email", "target": "email"}, {"source": "first_name", "target": "firstName"},
                      {"source": "last_name", "target": "lastName"}],
          "lead_creation": {"action": "createOnly"}, **where},

@@ -105,5 +105,5 @@ def test_a_streaming_segment_gets_the_streaming_dag(tmp_path, monkeypatch):
     bag = DagBag(dag_folder="dags")
     assert bag.import_errors == {}
     streaming = bag.dags["segmentation_streaming"]
-    assert streaming.timetable.summary == "Asset or */5 * * * *"
+    assert streaming.timetable.summary == "Asset or * * * * *"
     assert {t.task_id for t in streaming.tasks} == {"check_guardrails", "evaluate_streaming__cdp_bodea_prod"}

@@ -1,8 +1,9 @@
 """Marketo static-list activation on Bodea: members matched by email and by ECID, optional lead
 creation (never for unsubscribed people), and no duplicate lead from concurrent upserts of one key.
 
-The test configuration adds a segment `townsend_and_globex` (p1, p2, p3, g1) activated to list 9001
-of Marketo 111-AAA-111, where only p1 and p2 have a lead by email. p3 is seen on the website with
+The test configuration adds a segment `townsend_and_globex` (p1, p2, p3, g1) activated to lists 9002
+(no lead creation) and 9003 (lead creation) of Marketo 111-AAA-111, where only p1 and p2 have a lead
+by email. p3 is seen on the website with
 an ECID that a lead of 111-AAA-111 also carries (another email); g1 has no lead there at all.
 """
 
@@ -29,10 +30,14 @@ MAPPING = [{"source": "email", "target": "email"}, {"source": "first_name", "tar
            {"source": "last_name", "target": "lastName"}, {"source": "title", "target": "title"}]
 
 
-def destination(**more) -> dict:
+# The lists of the test destinations (one list takes one segment).
+PLAIN, CREATING, UPDATING = 9002, 9003, 9004
+
+
+def destination(list_id: int = PLAIN, **more) -> dict:
     return {"id": "marketo_people", "type": "marketo", "munchkin_id": "111-AAA-111", "conn_id": "marketo_111_aaa_111",
             "platform_instance": "bodea", "sandbox": "prod", "mapping": MAPPING,
-            "audiences": [{"segment": "townsend_and_globex", "static_list_id": 9001}], **more}
+            "audiences": [{"segment": "townsend_and_globex", "static_list_id": list_id}], **more}
 
 
 @pytest.fixture
@@ -40,6 +45,8 @@ def marketo(stitched, bodea_fleet, tmp_path, monkeypatch):  # noqa: F811
     """p3 visits the website with an ECID (landed and stitched), a lead of 111-AAA-111 carries that
     ECID (landed in the lake as a leads export would land it); returns the emulated instance."""
     instance = bodea_fleet.instance("marketo:111-AAA-111")
+    for list_id in (PLAIN, CREATING, UPDATING):
+        instance.add_static_list(list_id, f"Townsend and Globex ({list_id})")
     lead = instance.upsert_lead({"email": "sam@home.example", "firstName": "Sam", "lastName": "Three",
                                  "ecids": f"mkto:{P3_ECID} 98765432109876543210987654321098765432"})
     with warehouse.connect(stitched) as conn:
@@ -60,8 +67,9 @@ def marketo(stitched, bodea_fleet, tmp_path, monkeypatch):  # noqa: F811
 
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["segments"].append(SEGMENT)
-    raw["destinations"] += [destination(), destination(id="marketo_people_create",
-                                                       lead_creation={"action": "createOrUpdate"})]
+    raw["destinations"] += [destination(), destination(CREATING, id="marketo_people_create",
+                                                       lead_creation={"action": "createOrUpdate"}),
+                            destination(UPDATING, id="marketo_people_update", update_attributes=True)]
     (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
     evaluate(load_config(), stitched, CLOCK)
@@ -69,7 +77,7 @@ def marketo(stitched, bodea_fleet, tmp_path, monkeypatch):  # noqa: F811
     return instance
 
 
-def list_emails(instance, list_id: int = 9001) -> list[str]:
+def list_emails(instance, list_id: int) -> list[str]:
     return sorted(instance.leads_by_id[i]["email"] for i in instance.list_members(list_id))
 
 
@@ -81,20 +89,31 @@ def statuses(sandbox, destination_id: str) -> dict[str, tuple]:
 
 
 def test_members_are_matched_by_email_then_by_ecid(stitched, marketo):
-    outcome = activation.activate_destination("marketo_people", "run-1")["9001"]
+    outcome = activation.activate_destination("marketo_people", "run-1")[str(PLAIN)]
     assert (outcome["audience_size"], outcome["added"], outcome["skipped"]) == (4, 3, 1)
     # p3's lead is the one carrying p3's ECID (its email is another one).
-    assert list_emails(marketo) == ["p1@townsend.com", "p2@townsend.com", "sam@home.example"]
+    assert list_emails(marketo, PLAIN) == ["p1@townsend.com", "p2@townsend.com", "sam@home.example"]
     assert one(stitched, "SELECT s.member_key FROM activation_state s JOIN profile_person p USING (person_id) "
                          "WHERE p.email = 'p3@townsend.com'") == [(str(marketo.ecid_lead_id),)]
     assert statuses(stitched, "marketo_people")["g1@globex.example"] == ("add", "skipped", activation.NO_LEAD)
     # Without lead creation nobody is created.
     assert not [lead for lead in marketo.leads if lead.get("email") == "g1@globex.example"]
 
+    # g1 is not looked up again while its email and consent stay as they were: no call at all.
+    assert activation.activate_destination("marketo_people", "run-2")[str(PLAIN)]["api_calls"] == 0
+    assert statuses(stitched, "marketo_people")["g1@globex.example"] == ("add", "skipped", activation.NO_LEAD)
+    # A new email is looked up at once; after lookup_retry_hours (24) an unchanged one is too.
+    one(stitched, "UPDATE profile_person SET email = 'gale@globex.example' WHERE email = 'g1@globex.example' "
+                  "RETURNING 1")
+    assert activation.activate_destination("marketo_people", "run-3")[str(PLAIN)]["api_calls"] == 1
+    assert activation.activate_destination("marketo_people", "run-4")[str(PLAIN)]["api_calls"] == 0
+    one(stitched, "UPDATE activation_unmatched SET looked_up_at = looked_up_at - interval '25 hours' RETURNING 1")
+    assert activation.activate_destination("marketo_people", "run-5")[str(PLAIN)]["api_calls"] == 1
+
 
 def test_leads_are_created_once_and_never_for_unsubscribed_people(stitched, marketo, monkeypatch):
     one(stitched, "UPDATE profile_person SET unsubscribed = true WHERE email = 'g1@globex.example' RETURNING 1")
-    first = activation.activate_destination("marketo_people_create", "run-1")["9001"]
+    first = activation.activate_destination("marketo_people_create", "run-1")[str(CREATING)]
     assert (first["added"], first["skipped"]) == (3, 1)
     assert statuses(stitched, "marketo_people_create")["g1@globex.example"] == (
         "add", "skipped", activation.UNSUBSCRIBED)
@@ -117,12 +136,64 @@ def test_leads_are_created_once_and_never_for_unsubscribed_people(stitched, mark
     # would create a second lead), finds the lead by email and upserts nothing.
     monkeypatch.setattr(MarketoClient, "change_list", change_list)
     calls = marketo.call_count
-    again = activation.activate_destination("marketo_people_create", "run-3")["9001"]
+    again = activation.activate_destination("marketo_people_create", "run-3")[str(CREATING)]
     assert (again["added"], again["skipped"], again["api_calls"]) == (1, 0, 2)   # a lookup and a list add
     assert marketo.call_count - calls == 2
     assert marketo.duplicate_leads() == {}
-    assert list_emails(marketo) == ["g1@globex.example", "p1@townsend.com", "p2@townsend.com", "sam@home.example"]
-    assert activation.activate_destination("marketo_people_create", "run-4")["9001"]["api_calls"] == 0
+    assert list_emails(marketo, CREATING) == ["g1@globex.example", "p1@townsend.com", "p2@townsend.com",
+                                              "sam@home.example"]
+    assert activation.activate_destination("marketo_people_create", "run-4")[str(CREATING)]["api_calls"] == 0
+
+
+def test_changed_attributes_reach_the_lead_and_an_unchanged_run_sends_nothing(stitched, marketo):
+    def lead(email: str) -> dict:
+        (found,) = [lead for lead in marketo.leads if lead.get("email") == email]
+        return found
+
+    def updates() -> dict[str, tuple]:
+        return {email: (status, reason) for email, status, reason in one(
+            stitched, "SELECT p.email, s.status, s.reason FROM activation_record_status s JOIN profile_person p "
+                      "USING (person_id) WHERE s.destination_id = 'marketo_people_update' AND s.action = 'update'")}
+
+    p1_profile = one(stitched, "SELECT first_name, last_name, title FROM profile_person "
+                               "WHERE email = 'p1@townsend.com'")[0]
+    one(stitched, "UPDATE profile_person SET title = 'Head of Data' WHERE email = 'p3@townsend.com' RETURNING 1")
+    first = activation.activate_destination("marketo_people_update", "run-1")[str(UPDATING)]
+    # The three matched leads are sent their mapped attributes once, in one call after the list add.
+    assert (first["added"], first["updated"], first["update_refused"]) == (3, 3, 0)
+    assert first["api_calls"] == 3       # lookup by email, list add, one updateOnly
+    assert (lead("p1@townsend.com")["firstName"], lead("p1@townsend.com")["lastName"],
+            lead("p1@townsend.com")["title"]) == p1_profile
+    # p3's lead (matched by ECID) takes p3's attributes but keeps its own email.
+    assert (lead("sam@home.example")["title"], lead("sam@home.example")["id"]) == ("Head of Data", marketo.ecid_lead_id)
+
+    assert activation.activate_destination("marketo_people_update", "run-2")[str(UPDATING)]["api_calls"] == 0
+
+    # p1's title changes: a dry run plans one update and calls nobody; the real run sends only it.
+    one(stitched, "UPDATE profile_person SET title = 'Chief Revenue Officer' WHERE email = 'p1@townsend.com' "
+                  "RETURNING 1")
+    calls = marketo.call_count
+    plan = activation.activate_destination("marketo_people_update", "run-3", dry_run=True)[str(UPDATING)]
+    # g1 (no lead) stays planned as an add; its lookup is not repeated until its email changes.
+    assert (plan["planned_add"], plan["planned_remove"], plan["planned_update"], marketo.call_count) == (1, 0, 1, calls)
+    assert one(stitched, "SELECT p.email FROM activation_plan a JOIN profile_person p USING (person_id) "
+                         "WHERE a.run_id = 'run-3' AND a.action = 'update'") == [("p1@townsend.com",)]
+    p2_changed_at = lead("p2@townsend.com")["updatedAt"]
+    again = activation.activate_destination("marketo_people_update", "run-4")[str(UPDATING)]
+    assert (again["added"], again["updated"], again["api_calls"]) == (0, 1, 1)
+    assert lead("p1@townsend.com")["title"] == "Chief Revenue Officer"
+    assert lead("p2@townsend.com")["updatedAt"] == p2_changed_at
+    assert one(stitched, "SELECT planned_update, updated FROM activation_sync_log "
+                         "WHERE destination_id = 'marketo_people_update' AND run_id = 'run-4'") == [(1, 1)]
+
+    # A lead deleted in Marketo refuses its update: recorded with Marketo's reason, sent again next run.
+    marketo.delete_lead(lead("p2@townsend.com")["id"])
+    one(stitched, "UPDATE profile_person SET title = 'VP Sales' WHERE email = 'p2@townsend.com' RETURNING 1")
+    refused = activation.activate_destination("marketo_people_update", "run-5")[str(UPDATING)]
+    assert (refused["updated"], refused["update_refused"]) == (0, 1)
+    assert updates()["p2@townsend.com"][0] == "skipped" and updates()["p2@townsend.com"][1].startswith("1004")
+    assert activation.activate_destination("marketo_people_update", "run-6")[str(UPDATING)]["update_refused"] == 1
+    assert marketo.duplicate_leads() == {}
 
 
 def test_the_emulator_creates_a_duplicate_on_overlapping_upserts_of_one_key(bodea_fleet):

@@ -107,6 +107,27 @@ def test_lead_creation_configs_are_refused_naming_the_key():
         parse_config(lead_creation_config(match_on=["lead_id"]))
 
 
+def test_attribute_updates_need_a_scalar_mapping(raw):
+    raw["destinations"][0] |= {"update_attributes": True}
+    assert parse_config(raw).destinations[0].update_attributes
+    with pytest.raises(ConfigError, match=r"destinations\[0\] \(marketo_111_aaa_111\).*update_attributes: mapping "
+                                          r"is empty"):
+        parse_config({**raw, "destinations": [raw["destinations"][0] | {"mapping": []}] + raw["destinations"][1:]})
+    with pytest.raises(ConfigError, match=r"update_attributes: mapping\[1\] \(identity_map -> ids\) is map typed"):
+        parse_config({**raw, "destinations": [raw["destinations"][0] | {"mapping": [
+            {"source": "title", "target": "title"}, {"source": "identity_map", "target": "ids"}]}]})
+
+
+def test_two_audiences_on_one_static_list_are_refused(raw):
+    """Each activation removes whoever is not in its own segment from its list."""
+    second = copy.deepcopy(raw["destinations"][0]) | {"id": "marketo_again"}
+    with pytest.raises(ConfigError, match=r"destinations\[2\]\.audiences\[0\]\.static_list_id: static list 9001 of "
+                                          r"Marketo 111-AAA-111 is already destinations\[0\]\.audiences\[0\]'s"):
+        parse_config({**raw, "destinations": raw["destinations"] + [second]})
+    # The same list id on another instance is another list.
+    parse_config({**raw, "destinations": raw["destinations"] + [second | {"munchkin_id": "333-CCC-333"}]})
+
+
 def test_file_formats_are_csv_or_parquet_each_once(raw):
     base = {"id": "files", "type": "cloud_storage", "path": "/tmp/x", "platform_instance": "bodea", "sandbox": "prod",
             "audiences": [{"segment": "high_value_new_product_visitors"}]}
