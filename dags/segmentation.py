@@ -8,7 +8,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from b2b_cdp.config import load_config
 from b2b_cdp.orchestration import (DEFAULT_ARGS, buying_group_asset, check_guardrails, profile_asset, run_time,
                                    sandbox_param, segment_asset, segments_param, selected_segment_ids,
-                                   skip_unless_sandbox_selected)
+                                   skip_unless_sandbox_selected, streaming_changes_alias)
 
 _cfg = load_config()
 
@@ -110,13 +110,19 @@ segmentation_daily()
 
 
 def _evaluate_streaming(sandbox, segments):
-    @task(task_id=f"evaluate_streaming__{sandbox.schema}", outlets=[segment_asset(s.id) for s in segments])
+    # Events go out through an alias, so only a segment whose membership changed announces itself:
+    # a pass every minute would otherwise trigger every activation DAG every minute.
+    changes = streaming_changes_alias(sandbox.schema)
+
+    @task(task_id=f"evaluate_streaming__{sandbox.schema}", outlets=[changes])
     def evaluate(*, outlet_events=None, **context) -> dict:
         from b2b_cdp.segments import evaluate_streaming
         skip_unless_sandbox_selected(context, sandbox)
         results = evaluate_streaming(_cfg, sandbox, run_id=context["run_id"])
         for segment in segments:
-            outlet_events[segment_asset(segment.id)].extra = results.get(segment.id, {})
+            counts = results.get(segment.id, {})
+            if counts.get("entered") or counts.get("exited"):
+                outlet_events[changes].add(segment_asset(segment.id), extra=counts)
         return results
 
     return evaluate()

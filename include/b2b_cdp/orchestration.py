@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, Param, task
+from airflow.sdk import Asset, AssetAlias, Param, task
 
 from b2b_cdp.config import load_config
 
@@ -40,6 +40,11 @@ def profile_asset(schema: str) -> Asset:
 def segment_asset(segment_id: str) -> Asset:
     """The membership of one segment (each evaluation emits an event with entered/exited counts)."""
     return Asset(name=f"cdp.audience.{segment_id}", group="cdp")
+
+
+def streaming_changes_alias(schema: str) -> AssetAlias:
+    """A sandbox's streaming pass adds an event to each segment asset whose membership changed."""
+    return AssetAlias(name=f"cdp.streaming_changes.{schema}", group="cdp")
 
 
 def buying_group_asset(solution_interest: str) -> Asset:

@@ -1,13 +1,14 @@
 """Streaming segments: a pass re-evaluates only people whose events or records changed (and the
 current members, whose windows slide), entering and exiting them at the time of the pass."""
 
+from collections import defaultdict
 from datetime import timedelta
 
 import pytest
 import yaml
 
 from b2b_cdp import identity, segments, warehouse
-from b2b_cdp.config import DEFAULT_CONFIG_PATH, load_config
+from b2b_cdp.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, load_config
 from tests.integration.test_pipeline_stages import ingest_everything
 
 P1_LEAD = "1001@111-AAA-111.Marketo"
@@ -24,6 +25,26 @@ def streaming_config(tmp_path, monkeypatch):
     (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
     return load_config()
+
+
+def streaming_pass(run_id: str) -> tuple[dict, list[tuple[str, dict]]]:
+    """segmentation_streaming's task for the sandbox, as the DAG parses it: its result and the asset
+    events it added to its alias."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "segmentation.py"))
+    assert bag.import_errors == {}
+    task = bag.dags["segmentation_streaming"].get_task("evaluate_streaming__cdp_bodea_prod")
+    added: list[tuple[str, dict]] = []
+
+    class Alias:
+        def add(self, asset, extra=None):
+            added.append((asset.name, extra))
+
+    events = defaultdict(Alias)
+    result = task.python_callable(outlet_events=events, params={"sandbox": "all"}, run_id=run_id)
+    assert set(events) <= {alias for alias in task.outlets}
+    return result, added
 
 
 def members(sandbox, segment_id):
@@ -47,11 +68,15 @@ def test_a_landed_event_enters_its_person_and_the_sliding_window_lets_them_go(
                         VALUES ('live-1@111-AAA-111.Marketo', '111-AAA-111', %s, 1, 'Visit Webpage',
                                 now() - interval '5 minutes', 'bodea.com/products/new-product',
                                 'bodea.com/products/new-product', '{}', now())""", (P1_LEAD,))
-    entered = segments.evaluate_streaming(streaming_config, sandbox, run_id="s2")
+    # The DAG's pass announces the change on the segment's asset.
+    entered, announced = streaming_pass("s2")
     assert entered[segment] == {"members": 1, "entered": 1, "exited": 0}
+    assert announced == [(f"cdp.audience.{segment}", {"members": 1, "entered": 1, "exited": 0})]
     assert members(sandbox, segment) == ["p1@townsend.com"]
-    # Nothing changed: only the current member is looked at again, and stays.
-    assert segments.evaluate_streaming(streaming_config, sandbox, run_id="s3")[segment]["entered"] == 0
+    # Nothing changed: only the current member is looked at again, and stays; no asset event, so no
+    # activation run is triggered by a pass that changed nothing.
+    unchanged, announced = streaming_pass("s3")
+    assert (unchanged[segment]["entered"], announced) == (0, [])
     with warehouse.connect(sandbox) as conn:   # time passes: the visit falls out of the hour
         conn.execute("UPDATE core_event SET occurred_at = occurred_at - %s WHERE source_key LIKE 'live-1@%%'",
                      (timedelta(hours=2),))
