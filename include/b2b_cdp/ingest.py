@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator
 
@@ -19,6 +20,8 @@ from b2b_cdp.config import CdpConfig, MarketoSource, MdmSource, SalesforceSource
 log = logging.getLogger(__name__)
 
 BULK_WINDOW = timedelta(days=31)   # Marketo refuses bulk date filters spanning more than 31 days
+# As activation_organization_urn's check (ASCII digits: \d would take any Unicode digit).
+ORGANIZATION_URN = re.compile(r"urn:li:organization:[0-9]+")
 
 SALESFORCE_FIELDS: dict[str, list[str]] = {
     "Account": ["Id", "Name", "Website", "Industry", "AnnualRevenue", "IsDeleted", "SystemModstamp"],
@@ -37,7 +40,7 @@ NORMALIZE_STEPS = {
                 "marketo_activities"],
     "salesforce": ["salesforce_account", "salesforce_contact", "salesforce_lead", "salesforce_opportunity",
                    "salesforce_opportunitycontactrole"],
-    "mdm": ["mdm_crossref"],
+    "mdm": ["mdm_crossref", "mdm_organization_urn"],
     "web_events": ["web_events"],
 }
 
@@ -177,13 +180,25 @@ def land_salesforce_object(source_id: str, obj: str, run_id: str, extracted_at: 
 
 
 def read_mdm_crossref(text_lines: Iterable[str]) -> Iterator[dict]:
+    """The rows of a cross-reference file. A bad row raises while the rows stream into the landing
+    transaction, so nothing of that drop lands and the earlier drops stay."""
     reader = csv.DictReader(text_lines)
     missing = {"mdm_id", "member_source_key"} - set(reader.fieldnames or [])
     if missing:
         raise ValueError(f"MDM cross-reference file lacks column(s) {sorted(missing)}")
+    urns: dict[str, tuple[str, int]] = {}   # mdm_id -> its URN and the line that first gave it
     for line, row in enumerate(reader, start=2):
         if not row["mdm_id"] or not row["member_source_key"]:
             raise ValueError(f"MDM cross-reference line {line}: empty mdm_id or member_source_key")
+        urn = row.get("linkedin_organization_urn")
+        if urn:   # optional column; an empty cell says nothing
+            if not ORGANIZATION_URN.fullmatch(urn):
+                raise ValueError(f"MDM cross-reference line {line}: linkedin_organization_urn {urn!r} "
+                                 "is not urn:li:organization:<digits>")
+            known, first = urns.setdefault(row["mdm_id"], (urn, line))
+            if known != urn:
+                raise ValueError(f"MDM cross-reference line {line}: {row['mdm_id']!r} has linkedin_organization_urn "
+                                 f"{urn!r}, but line {first} gave it {known!r}")
         yield row
 
 
@@ -264,7 +279,8 @@ def normalize(source_id: str) -> None:
             if not batch_ids:
                 log.info("%s: no new %s batch to normalise", sandbox.schema, source_id)
                 continue
-            params = {"instance": _instance(cfg, source_id), "crm_org": crm_org, "batch_ids": batch_ids}
+            params = {"source_id": source_id, "instance": _instance(cfg, source_id), "crm_org": crm_org,
+                      "batch_ids": batch_ids}
             for step in NORMALIZE_STEPS[source.type]:
                 with warehouse.run(conn, f"normalize/{step}", params) as cur:
                     log.info("%s: %s upserted %d core rows", sandbox.schema, step, cur.rowcount)

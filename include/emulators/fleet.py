@@ -202,14 +202,22 @@ class EmulatorFleet:
 
     # ------------------------------------------------------------------------------- file drops
 
-    def _write_drops(self) -> None:
+    def write_mdm_drop(self, accounts: list[dict]) -> None:
+        """The MDM's next cross-reference drop (accounts as in the scenario's `mdm.accounts`): it
+        replaces the file in the drop zone, as a new export from the MDM would."""
+        # The URN column only when some account has one: drops without URNs stay as they were.
+        with_urn = any(account.get("linkedin_organization_urn") for account in accounts)
         buffer = io.StringIO()
         writer = csv.writer(buffer)   # RFC 4180: CRLF line ends, quotes only where needed
-        writer.writerow(["mdm_id", "name", "member_source_key"])
-        for account in self.scenario.mdm_accounts:
+        writer.writerow(["mdm_id", "name", "member_source_key"] + ["linkedin_organization_urn"] * with_urn)
+        for account in accounts:
+            urn = [account.get("linkedin_organization_urn") or ""] * with_urn
             for member in account["members"]:
-                writer.writerow([account["mdm_id"], account["name"] or "", member])
+                writer.writerow([account["mdm_id"], account["name"] or "", member] + urn)
         atomic_write_text(self._dropzone / "mdm" / "crossref.csv", buffer.getvalue())
+
+    def _write_drops(self) -> None:
+        self.write_mdm_drop(self.scenario.mdm_accounts)
         if self.scenario.web_events:
             lines = "".join(json.dumps(event, separators=(",", ":")) + "\n" for event in self.scenario.web_events)
             atomic_write_text(self._dropzone / "web_events" / "events.jsonl", lines)

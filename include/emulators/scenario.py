@@ -29,7 +29,7 @@ SALESFORCE_OBJECTS = (
 )
 SALESFORCE_KEYS = {"org_id", "name", *SALESFORCE_OBJECTS}
 MDM_KEYS = {"accounts"}
-MDM_ACCOUNT_KEYS = {"mdm_id", "name", "members"}
+MDM_ACCOUNT_KEYS = {"mdm_id", "name", "members", "linkedin_organization_urn"}
 
 # Record sections of a Marketo instance and the field each record must carry (its identity).
 MARKETO_RECORD_IDS = {
@@ -180,7 +180,12 @@ def _mdm(mdm) -> list[dict]:
         members = account.get("members") or []
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             raise ValueError(f"{apath}.members: expected a list of source keys")
-        accounts.append({"mdm_id": account["mdm_id"], "name": account.get("name"), "members": list(members)})
+        # Any string: the MDM may hold a malformed URN, which the pipeline must refuse.
+        urn = account.get("linkedin_organization_urn")
+        if urn is not None and not isinstance(urn, str):
+            raise ValueError(f"{apath}.linkedin_organization_urn: expected a string")
+        accounts.append({"mdm_id": account["mdm_id"], "name": account.get("name"), "members": list(members),
+                         "linkedin_organization_urn": urn})
     _unique([a["mdm_id"] for a in accounts], "mdm.accounts", "mdm_id")
     return accounts
 
