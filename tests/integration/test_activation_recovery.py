@@ -1,0 +1,123 @@
+"""Recovery: whatever stops an activation midway (a worker killed, an API failing mid-batch, a token
+expiring), the next run converges: each destination holds exactly the segment, with no duplicate
+lead and no member lost, and does only what was left.
+
+The Marketo case runs on a crowd of its own, far over one batch (300): 600 people with a lead of
+111-AAA-111 and 300 known only to 222-BBB-222, whose leads the activation creates in 111-AAA-111.
+The LinkedIn cases use the test configuration of test_activation_linkedin (townsend_people: p1, p2,
+p3) sent one element per call, so that a fault can strike between two batches of one run.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from b2b_cdp import activation, identity, linkedin, warehouse
+from b2b_cdp.config import DEFAULT_CONFIG_PATH, load_config
+from tests.integration.test_activation_linkedin import ads, hashes, remote_ids  # noqa: F401  (ads: the fixture)
+from tests.integration.test_activation_marketo import MAPPING, list_emails
+from tests.integration.test_buying_groups import evaluate
+from tests.integration.test_explain import stitched  # noqa: F401  (the fixture ads needs)
+from tests.integration.test_pipeline_stages import CLOCK, ingest_everything, one
+
+BATCH = 300                       # Marketo's list and lookup batch
+KNOWN, UNKNOWN = 600, 300         # people with a lead of 111-AAA-111 / known only to 222-BBB-222
+CROWD = {"id": "recovery_crowd", "name": "The recovery crowd", "platform_instance": "bodea", "sandbox": "prod",
+         "mode": "batch", "where": {"attribute": {"name": "email", "op": "ends_with", "value": "@crowd.example"}}}
+DESTINATION = {"id": "marketo_crowd", "type": "marketo", "munchkin_id": "111-AAA-111",
+               "conn_id": "marketo_111_aaa_111", "platform_instance": "bodea", "sandbox": "prod",
+               "mapping": MAPPING, "lead_creation": {"action": "createOrUpdate"},
+               "audiences": [{"segment": "recovery_crowd", "static_list_id": 9001}]}
+# The worker: the activation as the DAG's task runs it, in a process of its own that the test kills.
+WORKER = "from b2b_cdp import activation; activation.activate_destination('marketo_crowd', 'run-killed')"
+
+
+def crowd_email(n: int) -> str:
+    return f"m{n:04d}@crowd.example"
+
+
+@pytest.fixture
+def crowd(clean_sandboxes, bodea_fleet, tmp_path, monkeypatch):
+    """Bodea plus the crowd, ingested and stitched through the real pipeline, the segment evaluated;
+    returns the sandbox and the emulated 111-AAA-111."""
+    sandbox = clean_sandboxes[0]
+    known, other = bodea_fleet.instance("marketo:111-AAA-111"), bodea_fleet.instance("marketo:222-BBB-222")
+    for n in range(KNOWN + UNKNOWN):
+        (known if n < KNOWN else other).upsert_lead({
+            "email": crowd_email(n), "firstName": f"Member{n}", "lastName": "Crowd", "unsubscribed": False,
+            "createdAt": "2026-10-01T09:00:00Z"})
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["segments"].append(CROWD)
+    raw["destinations"].append(DESTINATION)
+    (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
+    ingest_everything("run-1")
+    identity.stitch(sandbox)
+    evaluate(load_config(), sandbox, CLOCK)
+    return sandbox, known
+
+
+def held(sandbox, destination_id: str) -> int:
+    return one(sandbox, "SELECT count(*) FROM activation_state WHERE destination_id = %s", (destination_id,))[0][0]
+
+
+def segment_emails(sandbox, segment_id: str) -> list[str]:
+    with warehouse.connect(sandbox) as conn:
+        return sorted(email for _, email in warehouse.fetch_all(conn, "segments/current_member_emails",
+                                                                {"segment_id": segment_id}))
+
+
+def sync_log(sandbox, destination_id: str, run_id: str) -> tuple:
+    (row,) = one(sandbox, "SELECT planned_add, planned_remove, added, removed, api_calls, finished_at IS NOT NULL "
+                          "FROM activation_sync_log WHERE destination_id = %s AND run_id = %s",
+                 (destination_id, run_id))
+    return row
+
+
+def test_a_worker_killed_mid_activation_leaves_the_rest_to_the_next_run(crowd, bodea_fleet, tmp_path):
+    sandbox, instance = crowd
+    members = segment_emails(sandbox, "recovery_crowd")
+    assert len(members) == KNOWN + UNKNOWN
+    # Every call answers slowly, so that the worker is surely killed with list batches still to send.
+    bodea_fleet.inject("marketo:111-AAA-111", "latency", seconds=0.5)
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-c", WORKER], env=os.environ.copy(), stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 45
+        while held(sandbox, "marketo_crowd") < BATCH:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+            assert time.monotonic() < deadline, "the worker recorded no list batch in time"
+            time.sleep(0.05)
+        os.kill(worker.pid, signal.SIGKILL)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+    bodea_fleet.clear_faults()
+    held_after_kill = held(sandbox, "marketo_crowd")
+    assert BATCH <= held_after_kill < len(members)
+    # The killed run never finished; the leads it created are in Marketo, though it died before
+    # adding most of them to the list.
+    assert sync_log(sandbox, "marketo_crowd", "run-killed")[5] is False
+    assert len([lead for lead in instance.leads if lead["email"].endswith("@crowd.example")]) == len(members)
+    leads_before = len(instance.leads)
+
+    outcome = activation.activate_destination("marketo_crowd", "run-2")["9001"]
+    remainder = len(members) - held_after_kill
+    assert (outcome["added"], outcome["removed"], outcome["skipped"]) == (remainder, 0, 0)
+    # Only the remainder: its list batches and one email lookup (for the created leads not yet
+    # recorded), no Sync Leads call: the leads the killed run created are found, not created again.
+    assert outcome["api_calls"] == -(-remainder // BATCH) + 1
+    assert sync_log(sandbox, "marketo_crowd", "run-2") == (remainder, 0, remainder, 0, outcome["api_calls"], True)
+    assert len(instance.leads) == leads_before
+    assert instance.duplicate_leads() == {}
+    # The list, read back through Marketo's API, holds exactly the segment.
+    assert activation.list_member_emails("marketo_111_aaa_111", 9001) == members
+    assert list_emails(instance) == members
+    assert held(sandbox, "marketo_crowd") == len(members)
+    assert activation.activate_destination("marketo_crowd", "run-3")["9001"]["api_calls"] == 0
