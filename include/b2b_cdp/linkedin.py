@@ -41,6 +41,8 @@ SOURCE_PLATFORM = "b2b_cdp"
 NO_EMAIL = "no email: LinkedIn matches users by hashed email"
 NO_COMPANY_KEY = "no name, website or organization URN: LinkedIn cannot match the company"
 COMPANY_FIELDS = ("companyName", "companyWebsiteDomain", "organizationUrn")
+EXPIRED_TOKEN = ("the connection's access token is expired or revoked: authorise the app again and store the "
+                 "new token as the connection's password; the next run sends what this one could not")
 COMPANY_NAME_MAX = 100          # characters LinkedIn reads of a company name (longer ones are cut)
 
 
@@ -77,9 +79,17 @@ def _utcnow() -> datetime:
 
 def _message(response: requests.Response) -> str:
     try:
-        return str(response.json().get("message", response.text[:200]))
+        body = response.json()
     except ValueError:
         return response.text[:200]
+    message = str(body.get("message", response.text[:200]))
+    if body.get("serviceErrorCode") is not None:
+        message += f" (serviceErrorCode {body['serviceErrorCode']})"
+    if response.status_code == 401:
+        # No refresh is possible: the connection holds an access token only (a 3-legged token lasts 60
+        # days and is renewed by authorising the app again). Retrying cannot help; say what will.
+        message += f": {EXPIRED_TOKEN}"
+    return message
 
 
 class LinkedInClient:

@@ -19,7 +19,7 @@ import yaml
 
 from b2b_cdp import activation, identity, linkedin, warehouse
 from b2b_cdp.config import DEFAULT_CONFIG_PATH, load_config
-from tests.integration.test_activation_linkedin import ads, hashes, remote_ids  # noqa: F401  (ads: the fixture)
+from tests.integration.test_activation_linkedin import ads, connect_linkedin, hashes, remote_ids  # noqa: F401  (ads)
 from tests.integration.test_activation_marketo import MAPPING, list_emails
 from tests.integration.test_buying_groups import evaluate
 from tests.integration.test_explain import stitched  # noqa: F401  (the fixture ads needs)
@@ -121,3 +121,124 @@ def test_a_worker_killed_mid_activation_leaves_the_rest_to_the_next_run(crowd, b
     assert list_emails(instance) == members
     assert held(sandbox, "marketo_crowd") == len(members)
     assert activation.activate_destination("marketo_crowd", "run-3")["9001"]["api_calls"] == 0
+
+
+def sync_townsend(run_id: str) -> dict:
+    """townsend_people sent one element per BATCH_CREATE call: a run of three batches."""
+    cfg = load_config()
+    destination = cfg.destination("linkedin_ads")
+    (audience,) = [a for a in linkedin._audiences(destination) if a.key == "townsend_people"]
+    return linkedin.sync_audience(cfg, destination, audience, linkedin.LinkedInClient.from_connection("linkedin_ads"),
+                                  run_id, batch_size=1)
+
+
+def strike_after_first_batch(monkeypatch, strike) -> None:
+    """`strike` (a fault switched on) right after the run's first BATCH_CREATE is answered."""
+    send = linkedin.LinkedInClient.change_members
+    answered = []
+
+    def change_members(self, *args):
+        results = send(self, *args)
+        answered.append(results)
+        if len(answered) == 1:
+            strike()
+        return results
+
+    monkeypatch.setattr(linkedin.LinkedInClient, "change_members", change_members)
+
+
+def held_members(sandbox, audience_key: str) -> set[str]:
+    return {key for key, in one(sandbox, "SELECT member_key FROM activation_state WHERE destination_id = "
+                                         "'linkedin_ads' AND audience_key = %s", (audience_key,))}
+
+
+@pytest.fixture
+def ready_ads(ads):
+    """LinkedIn with segments usable at once: no not-found retries, so call counts are exact."""
+    ads.ready_after_seconds = 0
+    return ads
+
+
+def test_a_5xx_burst_mid_run_is_retried_through(stitched, ready_ads, bodea_fleet, monkeypatch):
+    strike_after_first_batch(monkeypatch, lambda: bodea_fleet.inject("linkedin:ads", "http_5xx", count=3))
+    outcome = sync_townsend("run-1")
+    assert (outcome["added"], outcome["removed"], outcome["skipped"]) == (3, 0, 0)
+    assert bodea_fleet.faults() == []                         # the three 503s were met, and retried
+    # find + create the segment, three batches, the second one sent four times.
+    assert outcome["api_calls"] == 2 + 3 + 3
+    assert ready_ads.segment_members(remote_ids(stitched)["townsend_people"]) == hashes("townsend_people")
+
+
+def test_a_5xx_burst_outlasting_the_retries_fails_the_run_and_the_next_run_converges(
+        stitched, ready_ads, bodea_fleet, monkeypatch):
+    # As many 503s as the HTTP policy makes attempts: the second batch never gets through.
+    strike_after_first_batch(monkeypatch, lambda: bodea_fleet.inject("linkedin:ads", "http_5xx", count=6))
+    with pytest.raises(linkedin.RetryableError, match="HTTP 503"):
+        sync_townsend("run-1")
+    remote_id = remote_ids(stitched)["townsend_people"]
+    (first,) = ready_ads.segment_members(remote_id)
+    assert first in hashes("townsend_people")
+    # What LinkedIn holds is what the state says it holds: the answered batch, recorded at once.
+    assert held_members(stitched, "townsend_people") == {first}
+    assert sync_log(stitched, "linkedin_ads", "run-1")[5] is False
+
+    outcome = activation.activate_destination("linkedin_ads", "run-2")["townsend_people"]
+    assert (outcome["added"], outcome["removed"], outcome["api_calls"]) == (2, 0, 1)
+    assert ready_ads.segment_members(remote_id) == hashes("townsend_people")
+    assert held_members(stitched, "townsend_people") == hashes("townsend_people")
+    assert len(ready_ads.segments) == 2                       # the DMP segment was reused, not created again
+
+
+def test_an_expired_token_fails_the_run_cleanly_and_the_next_run_converges_once_renewed(
+        stitched, ready_ads, bodea_fleet, monkeypatch):
+    strike_after_first_batch(monkeypatch, lambda: bodea_fleet.inject("linkedin:ads", "token_expiry"))
+    with pytest.raises(linkedin.LinkedInError) as failed:
+        sync_townsend("run-1")
+    # Not retried (a retry cannot renew a token) and said plainly.
+    assert failed.value.status == 401
+    assert "Invalid access token (serviceErrorCode 65600)" in str(failed.value)
+    assert linkedin.EXPIRED_TOKEN in str(failed.value)
+    remote_id = remote_ids(stitched)["townsend_people"]
+    assert len(ready_ads.segment_members(remote_id)) == 1
+    assert held_members(stitched, "townsend_people") == ready_ads.segment_members(remote_id)
+    # Until the token is renewed every run fails the same way, before changing anything.
+    with pytest.raises(linkedin.LinkedInError, match="HTTP 401"):
+        activation.activate_destination("linkedin_ads", "run-2")
+    assert len(held_members(stitched, "townsend_people")) == 1
+
+    # The app is authorised again: the connection gets the new token.
+    connect_linkedin(monkeypatch, bodea_fleet, ready_ads.issue_token())
+    outcome = activation.activate_destination("linkedin_ads", "run-3")["townsend_people"]
+    assert (outcome["added"], outcome["removed"], outcome["api_calls"]) == (2, 0, 1)
+    assert ready_ads.segment_members(remote_id) == hashes("townsend_people")
+    assert held_members(stitched, "townsend_people") == hashes("townsend_people")
+
+
+def test_a_changed_email_is_removed_under_the_old_hash_and_added_under_the_new(stitched, ready_ads, bodea_fleet,
+                                                                               monkeypatch):
+    activation.activate_destination("linkedin_ads", "run-1")
+    remote_id = remote_ids(stitched)["townsend_people"]
+    # p3's email changes between runs (the profile as a re-stitch after the lead's change leaves it).
+    one(stitched, "UPDATE profile_person SET email = 'sam.three@townsend.com' WHERE email = 'p3@townsend.com' "
+                  "RETURNING 1")
+    outcome = activation.activate_destination("linkedin_ads", "run-2")["townsend_people"]
+    assert (outcome["added"], outcome["removed"], outcome["api_calls"]) == (1, 1, 1)   # one call: REMOVE + ADD
+    now = {linkedin.hash_email(e) for e in ("p1@townsend.com", "p2@townsend.com", "sam.three@townsend.com")}
+    assert ready_ads.segment_members(remote_id) == now
+    assert held_members(stitched, "townsend_people") == now
+
+    # p1's changes too, and the run dies between the REMOVE of the old hash and the ADD of the new:
+    # the next run adds the new one only; the old one stays out.
+    one(stitched, "UPDATE profile_person SET email = 'pat.one@townsend.com' WHERE email = 'p1@townsend.com' "
+                  "RETURNING 1")
+    strike_after_first_batch(monkeypatch, lambda: bodea_fleet.inject("linkedin:ads", "token_expiry"))
+    with pytest.raises(linkedin.LinkedInError, match="HTTP 401"):
+        sync_townsend("run-3")
+    assert linkedin.hash_email("p1@townsend.com") not in ready_ads.segment_members(remote_id)
+    connect_linkedin(monkeypatch, bodea_fleet, ready_ads.issue_token())
+    again = activation.activate_destination("linkedin_ads", "run-4")["townsend_people"]
+    assert (again["added"], again["removed"], again["api_calls"]) == (1, 0, 1)
+    now = {linkedin.hash_email(e) for e in ("pat.one@townsend.com", "p2@townsend.com", "sam.three@townsend.com")}
+    assert ready_ads.segment_members(remote_id) == now
+    assert held_members(stitched, "townsend_people") == now
+    assert activation.activate_destination("linkedin_ads", "run-5")["townsend_people"]["api_calls"] == 0
