@@ -19,8 +19,11 @@ import logging
 from datetime import date, datetime, timezone
 from typing import Any
 
+import requests
+
 from b2b_cdp import warehouse
 from b2b_cdp.config import LEAD_REQUIRED_FIELDS, CdpConfig, MarketoDestination, StaticListAudience, load_config
+from b2b_cdp.http import RetryableError
 from b2b_cdp.sources.marketo import MarketoClient, chunks
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,10 @@ log = logging.getLogger(__name__)
 NO_LEAD = "no Marketo lead has this email or ECID (people must exist in Marketo to join a list)"
 UNSUBSCRIBED = "unsubscribed: never created as a Marketo lead"
 SAME_EMAIL = "another member with this email is created in this run: one upsert per email per run"
+
+
+class LeadCreationUnconfirmed(RuntimeError):
+    """A Sync Leads call got no answer saying what it did."""
 
 
 def _payload_hash(email: str, lead_id: str) -> str:
@@ -135,9 +142,17 @@ def create_leads(client: MarketoClient, destination: MarketoDestination,
     created: dict[str, int] = {}
     refused: dict[str, str] = {}
     for batch in chunks(sorted(records)):
-        body = client.call("POST", "/rest/v1/leads.json", json={
-            "action": destination.lead_creation.action, "lookupField": "email",
-            "input": [records[p] for p in batch]})
+        try:
+            body = client.call("POST", "/rest/v1/leads.json", idempotent=False, json={
+                "action": destination.lead_creation.action, "lookupField": "email",
+                "input": [records[p] for p in batch]})
+        except (requests.RequestException, RetryableError) as exc:
+            # Marketo may still run the call: sending it again would put two upserts of these emails
+            # in flight (duplicate leads). The run stops; the next one looks them up before creating.
+            raise LeadCreationUnconfirmed(
+                f"Sync Leads for {len(batch)} members got no answer ({exc}); not sent again, since a second "
+                "upsert of the same emails can create duplicate leads: the next run looks them up by email "
+                "first and creates only those still missing") from exc
         for person_id, result in zip(batch, body.get("result", [])):
             if result.get("status") in ("created", "updated") and result.get("id") is not None:
                 created[person_id] = int(result["id"])

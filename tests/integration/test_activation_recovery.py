@@ -15,12 +15,15 @@ import sys
 import time
 
 import pytest
+import requests
 import yaml
 
 from b2b_cdp import activation, identity, linkedin, warehouse
 from b2b_cdp.config import DEFAULT_CONFIG_PATH, load_config
+from b2b_cdp.http import HttpPolicy
+from b2b_cdp.sources.marketo import MarketoClient
 from tests.integration.test_activation_linkedin import ads, connect_linkedin, hashes, remote_ids  # noqa: F401  (ads)
-from tests.integration.test_activation_marketo import MAPPING, list_emails
+from tests.integration.test_activation_marketo import MAPPING, list_emails, marketo  # noqa: F401  (marketo)
 from tests.integration.test_buying_groups import evaluate
 from tests.integration.test_explain import stitched  # noqa: F401  (the fixture ads needs)
 from tests.integration.test_pipeline_stages import CLOCK, ingest_everything, one
@@ -242,3 +245,72 @@ def test_a_changed_email_is_removed_under_the_old_hash_and_added_under_the_new(s
     assert ready_ads.segment_members(remote_id) == now
     assert held_members(stitched, "townsend_people") == now
     assert activation.activate_destination("linkedin_ads", "run-5")["townsend_people"]["api_calls"] == 0
+
+
+def test_a_sync_leads_call_left_unanswered_is_not_sent_again(stitched, marketo, bodea_fleet, monkeypatch):
+    """A Sync Leads call whose answer never comes (a read timeout) may still be applied by Marketo:
+    sending it again puts two upserts of one email in flight, Marketo's duplicate-lead hazard. The
+    run stops instead; the next one finds the lead by email and creates nothing."""
+    cfg = load_config()
+    destination = cfg.destination("marketo_people_create")
+    client = MarketoClient.from_connection("marketo_111_aaa_111", policy=HttpPolicy(read_timeout=0.5,
+                                                                                    backoff_base=0.01))
+    lookup = activation.match_leads
+
+    def slow_sync_leads_next(*args):
+        found = lookup(*args)
+        # The lookup is the call before Sync Leads (g1 has no lead): that one answers after the timeout.
+        bodea_fleet.inject("marketo:111-AAA-111", "latency", seconds=1.5, count=1)
+        return found
+
+    monkeypatch.setattr(activation, "match_leads", slow_sync_leads_next)
+    with pytest.raises(activation.LeadCreationUnconfirmed, match="not sent again"):
+        activation.sync_static_list(cfg, destination, destination.audiences[0], client, "run-1")
+    monkeypatch.setattr(activation, "match_leads", lookup)
+    deadline = time.monotonic() + 10
+    while not [lead for lead in marketo.leads if lead.get("email") == "g1@globex.example"]:
+        assert time.monotonic() < deadline, "the unanswered Sync Leads call was never applied"
+        time.sleep(0.05)
+    assert marketo.duplicate_leads() == {}
+
+    leads = len(marketo.leads)
+    outcome = activation.activate_destination("marketo_people_create", "run-2")["9001"]
+    assert (outcome["added"], outcome["skipped"]) == (4, 0)
+    assert len(marketo.leads) == leads                        # found by email, not created again
+    assert marketo.duplicate_leads() == {}
+    assert activation.list_member_emails("marketo_111_aaa_111", 9001) == [
+        "g1@globex.example", "p1@townsend.com", "p2@townsend.com", "sam@home.example"]
+
+
+class _Answers:
+    """A session answering from a script: a status code, or an exception to raise."""
+
+    def __init__(self, *script):
+        self.script, self.sent = list(script), 0
+
+    def request(self, method, url, **kwargs):
+        self.sent += 1
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        response = requests.Response()
+        response.status_code = step
+        return response
+
+
+def test_a_write_that_must_not_apply_twice_is_resent_only_when_surely_refused():
+    def policy(*script) -> HttpPolicy:
+        return HttpPolicy(session=_Answers(*script), sleep=lambda seconds: None)
+
+    # A 429 and a connection never made were surely not applied: sent again.
+    sent = policy(429, requests.ConnectTimeout("no route"), 200)
+    assert sent.request("POST", "http://x/leads", idempotent=False).status_code == 200
+    assert sent.session.sent == 3
+    # A read timeout, a dropped connection or a 5xx may have been applied: raised at once.
+    for failure in (requests.ReadTimeout("slow"), requests.ConnectionError("reset"), 503):
+        once = policy(failure, 200)
+        with pytest.raises((requests.RequestException, linkedin.RetryableError)):
+            once.request("POST", "http://x/leads", idempotent=False)
+        assert once.session.sent == 1
+        # An idempotent call (a list add, a lookup) is retried through the same failure.
+        assert policy(failure, 200).request("POST", "http://x/list", idempotent=True).status_code == 200
