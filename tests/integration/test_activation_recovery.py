@@ -135,19 +135,28 @@ def sync_townsend(run_id: str) -> dict:
                                   run_id, batch_size=1)
 
 
+def strike_after_first(monkeypatch, owner, name: str, strike) -> None:
+    """`strike` (a fault switched on) right after the first call of owner.name has returned."""
+    call = getattr(owner, name)
+    struck = []
+
+    def then_strike(*args, **kwargs):
+        result = call(*args, **kwargs)
+        if not struck:
+            struck.append(strike())
+        return result
+
+    monkeypatch.setattr(owner, name, then_strike)
+
+
 def strike_after_first_batch(monkeypatch, strike) -> None:
-    """`strike` (a fault switched on) right after the run's first BATCH_CREATE is answered."""
-    send = linkedin.LinkedInClient.change_members
-    answered = []
+    """`strike` right after the run's first BATCH_CREATE is answered."""
+    strike_after_first(monkeypatch, linkedin.LinkedInClient, "change_members", strike)
 
-    def change_members(self, *args):
-        results = send(self, *args)
-        answered.append(results)
-        if len(answered) == 1:
-            strike()
-        return results
 
-    monkeypatch.setattr(linkedin.LinkedInClient, "change_members", change_members)
+def strike_after_lookup(monkeypatch, strike) -> None:
+    """`strike` right after the run's first email lookup, the call before Sync Leads (g1 has no lead)."""
+    strike_after_first(monkeypatch, activation, "match_leads", strike)
 
 
 def held_members(sandbox, audience_key: str) -> set[str]:
@@ -255,18 +264,11 @@ def test_a_sync_leads_call_left_unanswered_is_not_sent_again(stitched, marketo, 
     destination = cfg.destination("marketo_people_create")
     client = MarketoClient.from_connection("marketo_111_aaa_111", policy=HttpPolicy(read_timeout=0.5,
                                                                                     backoff_base=0.01))
-    lookup = activation.match_leads
-
-    def slow_sync_leads_next(*args):
-        found = lookup(*args)
-        # The lookup is the call before Sync Leads (g1 has no lead): that one answers after the timeout.
-        bodea_fleet.inject("marketo:111-AAA-111", "latency", seconds=1.5, count=1)
-        return found
-
-    monkeypatch.setattr(activation, "match_leads", slow_sync_leads_next)
+    # Sync Leads answers after the client's read timeout.
+    strike_after_lookup(monkeypatch, lambda: bodea_fleet.inject("marketo:111-AAA-111", "latency", seconds=1.5,
+                                                                count=1))
     with pytest.raises(activation.LeadCreationUnconfirmed, match="not sent again"):
         activation.sync_static_list(cfg, destination, destination.audiences[0], client, "run-1")
-    monkeypatch.setattr(activation, "match_leads", lookup)
     deadline = time.monotonic() + 10
     while not [lead for lead in marketo.leads if lead.get("email") == "g1@globex.example"]:
         assert time.monotonic() < deadline, "the unanswered Sync Leads call was never applied"
@@ -314,3 +316,31 @@ def test_a_write_that_must_not_apply_twice_is_resent_only_when_surely_refused():
         assert once.session.sent == 1
         # An idempotent call (a list add, a lookup) is retried through the same failure.
         assert policy(failure, 200).request("POST", "http://x/list", idempotent=True).status_code == 200
+
+
+def test_a_marketo_token_expiring_mid_run_is_renewed_and_the_run_completes(stitched, marketo, bodea_fleet,
+                                                                          monkeypatch):
+    strike_after_lookup(monkeypatch, lambda: bodea_fleet.inject("marketo:111-AAA-111", "token_expiry"))
+    outcome = activation.activate_destination("marketo_people_create", "run-1")["9001"]
+    # 602 on Sync Leads: a new token and the same call again (a 602 is refused before anything runs).
+    assert (outcome["added"], outcome["skipped"]) == (4, 0)
+    assert outcome["api_calls"] == 1 + 2 + 1                  # the lookup, Sync Leads twice, the list add
+    assert marketo.duplicate_leads() == {}
+    assert activation.list_member_emails("marketo_111_aaa_111", 9001) == [
+        "g1@globex.example", "p1@townsend.com", "p2@townsend.com", "sam@home.example"]
+
+
+def test_a_marketo_5xx_on_sync_leads_stops_the_run_and_the_next_run_creates_the_lead_once(
+        stitched, marketo, bodea_fleet, monkeypatch):
+    strike_after_lookup(monkeypatch, lambda: bodea_fleet.inject("marketo:111-AAA-111", "http_5xx", status=502))
+    with pytest.raises(activation.LeadCreationUnconfirmed, match="HTTP 502"):
+        activation.activate_destination("marketo_people_create", "run-1")
+    # Marketo had refused it after all: no lead yet; nobody was added to the list either.
+    assert not [lead for lead in marketo.leads if lead.get("email") == "g1@globex.example"]
+    assert marketo.list_members(9001) == []
+
+    outcome = activation.activate_destination("marketo_people_create", "run-2")["9001"]
+    assert (outcome["added"], outcome["skipped"]) == (4, 0)
+    assert len([lead for lead in marketo.leads if lead.get("email") == "g1@globex.example"]) == 1
+    assert activation.list_member_emails("marketo_111_aaa_111", 9001) == [
+        "g1@globex.example", "p1@townsend.com", "p2@townsend.com", "sam@home.example"]
