@@ -43,6 +43,7 @@ NO_COMPANY_KEY = "no name, website or organization URN: LinkedIn cannot match th
 COMPANY_FIELDS = ("companyName", "companyWebsiteDomain", "organizationUrn")
 EXPIRED_TOKEN = ("the connection's access token is expired or revoked: authorise the app again and store the "
                  "new token as the connection's password; the next run sends what this one could not")
+SHARED_MEMBER = "another member has the same email (or company): kept on LinkedIn for them"
 COMPANY_NAME_MAX = 100          # characters LinkedIn reads of a company name (longer ones are cut)
 
 
@@ -238,6 +239,17 @@ def sync_audience(cfg: CdpConfig, destination: LinkedInDestination, audience: _A
         for member_id, reason in unusable])
     if dry_run:
         return store_plan(sandbox, keys, run_id, [p for p, _ in to_add], [p for p, _ in to_remove], len(desired))
+    # LinkedIn holds a member (a hash, a company) once, whoever it was sent for, and people can share
+    # an email (a shared mailbox never links two people): a member another one still wants is not
+    # removed, only no longer held for this one.
+    wanted = set(desired.values())
+    kept = [(p, m) for p, m in to_remove if m in wanted]
+    to_remove = [(p, m) for p, m in to_remove if m not in wanted]
+    record_outcomes(sandbox, keys, run_id, [
+        statement for member_id, _ in kept for statement in (
+            ("activation/record_removed", {"person_id": member_id}),
+            ("activation/record_status", {"person_id": member_id, "action": "remove", "status": "removed",
+                                          "reason": SHARED_MEMBER}))])
     if len(desired) < MIN_AUDIENCE:
         log.warning("%s: %s audience %s has %d members LinkedIn can match, under LinkedIn's minimum of %d: "
                     "campaigns will not serve to it until it grows", destination.id, audience.segment_type,

@@ -344,3 +344,22 @@ def test_a_marketo_5xx_on_sync_leads_stops_the_run_and_the_next_run_creates_the_
     assert len([lead for lead in marketo.leads if lead.get("email") == "g1@globex.example"]) == 1
     assert activation.list_member_emails("marketo_111_aaa_111", 9001) == [
         "g1@globex.example", "p1@townsend.com", "p2@townsend.com", "sam@home.example"]
+
+
+def test_a_hash_two_members_share_stays_while_one_of_them_still_wants_it(stitched, ready_ads):
+    """A shared mailbox is never an identity link, so two people can share an email. LinkedIn holds
+    its hash once: when one of them moves to an address of their own, the other is not lost."""
+    one(stitched, "UPDATE profile_person SET email = 'info@townsend.com' "
+                  "WHERE email IN ('p1@townsend.com', 'p3@townsend.com') RETURNING 1")
+    activation.activate_destination("linkedin_ads", "run-1")
+    remote_id = remote_ids(stitched)["townsend_people"]
+    shared = {linkedin.hash_email("info@townsend.com"), linkedin.hash_email("p2@townsend.com")}
+    assert ready_ads.segment_members(remote_id) == shared
+
+    (p3,), = one(stitched, "SELECT person_id FROM profile_person WHERE source_keys::text LIKE '%%2002%%'")
+    one(stitched, "UPDATE profile_person SET email = 'p3@townsend.com' WHERE person_id = %s RETURNING 1", (p3,))
+    outcome = activation.activate_destination("linkedin_ads", "run-2")["townsend_people"]
+    assert (outcome["added"], outcome["api_calls"]) == (1, 1)
+    assert ready_ads.segment_members(remote_id) == shared | {linkedin.hash_email("p3@townsend.com")}
+    assert held_members(stitched, "townsend_people") == ready_ads.segment_members(remote_id)
+    assert activation.activate_destination("linkedin_ads", "run-3")["townsend_people"]["api_calls"] == 0
