@@ -26,7 +26,7 @@ from typing import Any
 import requests
 
 from b2b_cdp import warehouse
-from b2b_cdp.activation import record_outcomes, store_plan
+from b2b_cdp.activation import record_outcomes, released, store_plan
 from b2b_cdp.config import CdpConfig, LinkedInDestination
 from b2b_cdp.connections import ApiCredentials, api_credentials
 from b2b_cdp.http import HttpPolicy, RetryableError
@@ -245,11 +245,7 @@ def sync_audience(cfg: CdpConfig, destination: LinkedInDestination, audience: _A
     wanted = set(desired.values())
     kept = [(p, m) for p, m in to_remove if m in wanted]
     to_remove = [(p, m) for p, m in to_remove if m not in wanted]
-    record_outcomes(sandbox, keys, run_id, [
-        statement for member_id, _ in kept for statement in (
-            ("activation/record_removed", {"person_id": member_id}),
-            ("activation/record_status", {"person_id": member_id, "action": "remove", "status": "removed",
-                                          "reason": SHARED_MEMBER}))])
+    record_outcomes(sandbox, keys, run_id, released([p for p, _ in kept], SHARED_MEMBER))
     if len(desired) < MIN_AUDIENCE:
         log.warning("%s: %s audience %s has %d members LinkedIn can match, under LinkedIn's minimum of %d: "
                     "campaigns will not serve to it until it grows", destination.id, audience.segment_type,

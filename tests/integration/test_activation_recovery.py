@@ -363,3 +363,26 @@ def test_a_hash_two_members_share_stays_while_one_of_them_still_wants_it(stitche
     assert ready_ads.segment_members(remote_id) == shared | {linkedin.hash_email("p3@townsend.com")}
     assert held_members(stitched, "townsend_people") == ready_ads.segment_members(remote_id)
     assert activation.activate_destination("linkedin_ads", "run-3")["townsend_people"]["api_calls"] == 0
+
+
+def test_a_lead_two_members_share_stays_on_the_list_while_one_of_them_is_a_member(stitched, marketo):
+    """Two people sharing a mailbox match the one lead that has it: when one leaves the segment,
+    the lead stays on the list for the other."""
+    lead = marketo.upsert_lead({"email": "info@townsend.com", "firstName": "Info", "lastName": "Townsend"})
+    one(stitched, "UPDATE profile_person SET email = 'info@townsend.com' "
+                  "WHERE email IN ('p3@townsend.com', 'g1@globex.example') RETURNING 1")
+    evaluate(load_config(), stitched, CLOCK, run_id="run-1")
+    activation.activate_destination("marketo_people", "run-1")
+    assert list_emails(marketo) == ["info@townsend.com", "p1@townsend.com", "p2@townsend.com"]
+
+    # One of the two leaves the segment (a new address outside it).
+    (leaver,), = one(stitched, "SELECT min(person_id) FROM profile_person WHERE email = 'info@townsend.com'")
+    one(stitched, "UPDATE profile_person SET email = 'sam@elsewhere.example' WHERE person_id = %s RETURNING 1",
+        (leaver,))
+    evaluate(load_config(), stitched, CLOCK, run_id="run-2")
+    assert len(segment_emails(stitched, "townsend_and_globex")) == 3
+    outcome = activation.activate_destination("marketo_people", "run-2")["9001"]
+    assert outcome["api_calls"] == 0                          # nothing to tell Marketo
+    assert list_emails(marketo) == ["info@townsend.com", "p1@townsend.com", "p2@townsend.com"]
+    assert lead["id"] in marketo.list_members(9001)
+    assert held(stitched, "marketo_people") == 3
