@@ -2,10 +2,13 @@
 expiring), the next run converges: each destination holds exactly the segment, with no duplicate
 lead and no member lost, and does only what was left.
 
-The Marketo case runs on a crowd of its own, far over one batch (300): 600 people with a lead of
+The killed worker runs on a crowd of its own, far over one batch (300): 600 people with a lead of
 111-AAA-111 and 300 known only to 222-BBB-222, whose leads the activation creates in 111-AAA-111.
-The LinkedIn cases use the test configuration of test_activation_linkedin (townsend_people: p1, p2,
-p3) sent one element per call, so that a fault can strike between two batches of one run.
+The other Marketo cases use test_activation_marketo's configuration (p1, p2, p3, g1; g1's lead is
+created), a fault striking right after the email lookup, the call before Sync Leads. The LinkedIn
+cases use test_activation_linkedin's (townsend_people: p1, p2, p3), sent one element per call so
+that a fault can strike between two batches of one run. Two people can share an email (a shared
+mailbox never links them): the destination holds it once, and keeps it while either wants it.
 """
 
 import os
