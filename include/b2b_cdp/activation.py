@@ -20,8 +20,11 @@ import logging
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import requests
+
 from b2b_cdp import warehouse
 from b2b_cdp.config import LEAD_REQUIRED_FIELDS, CdpConfig, MarketoDestination, StaticListAudience, load_config
+from b2b_cdp.http import RetryableError
 from b2b_cdp.sources.marketo import MarketoClient, chunks
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,11 @@ log = logging.getLogger(__name__)
 NO_LEAD = "no Marketo lead has this email or ECID (people must exist in Marketo to join a list)"
 UNSUBSCRIBED = "unsubscribed: never created as a Marketo lead"
 SAME_EMAIL = "another member with this email is created in this run: one upsert per email per run"
+SHARED_LEAD = "another member has the same lead: kept on the list for them"
+
+
+class LeadCreationUnconfirmed(RuntimeError):
+    """A Sync Leads call got no answer saying what it did."""
 
 
 def _payload_hash(lead_id: str, attributes: dict | None = None) -> str:
@@ -83,6 +91,15 @@ def record_outcomes(sandbox, keys: dict, run_id: str, statements: list[tuple[str
     with warehouse.connect(sandbox) as conn, conn.cursor() as cur:
         for name, rows in rows_by_statement.items():
             cur.executemany(warehouse.sql_file(name), rows)
+
+
+def released(member_ids: list[str], reason: str) -> list[tuple[str, dict]]:
+    """State statements for members no longer held for themselves while the destination keeps
+    their key (a lead, a hash) for another member who shares it: no call, only the record."""
+    return [statement for member_id in member_ids for statement in (
+        ("activation/record_removed", {"person_id": member_id}),
+        ("activation/record_status", {"person_id": member_id, "action": "remove", "status": "removed",
+                                      "reason": reason}))]
 
 
 def leads_from_graph(sandbox, munchkin_id: str, person_ids: list[str]) -> dict[str, int]:
@@ -159,9 +176,17 @@ def create_leads(client: MarketoClient, destination: MarketoDestination,
     created: dict[str, int] = {}
     refused: dict[str, str] = {}
     for batch in chunks(sorted(records)):
-        body = client.call("POST", "/rest/v1/leads.json", json={
-            "action": destination.lead_creation.action, "lookupField": "email",
-            "input": [records[p] for p in batch]})
+        try:
+            body = client.call("POST", "/rest/v1/leads.json", idempotent=False, json={
+                "action": destination.lead_creation.action, "lookupField": "email",
+                "input": [records[p] for p in batch]})
+        except (requests.RequestException, RetryableError) as exc:
+            # Marketo may still run the call: sending it again would put two upserts of these emails
+            # in flight (duplicate leads). The run stops; the next one looks them up before creating.
+            raise LeadCreationUnconfirmed(
+                f"Sync Leads for {len(batch)} members got no answer ({exc}); not sent again, since a second "
+                "upsert of the same emails can create duplicate leads: the next run looks them up by email "
+                "first and creates only those still missing") from exc
         for person_id, result in zip(batch, body.get("result", [])):
             if result.get("status") in ("created", "updated") and result.get("id") is not None:
                 created[person_id] = int(result["id"])
@@ -273,6 +298,7 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
         return store_plan(sandbox, keys, run_id, to_add, to_remove, len(desired), sorted(stale))
     calls_before = client.api_calls
     added = removed = skipped = 0
+    added_keys: set[str] = set()
 
     if to_add:
         with warehouse.connect(sandbox) as conn:
@@ -299,6 +325,7 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
             for person_id, lead_id, result in zip(batch, ids, results):
                 if result.get("status") == "added":
                     added += 1
+                    added_keys.add(str(lead_id))
                     statements.append(("activation/record_added", {
                         "person_id": person_id, "member_key": str(lead_id), "synced_at": _utcnow(),
                         # A lead created from the mapped attributes holds them already.
@@ -312,6 +339,11 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
                     statements.append(("activation/record_status", {
                         "person_id": person_id, "action": "add", "status": "skipped", "reason": reason}))
             record(statements)
+    # A list holds a lead once, whoever it was added for, and people can share an email (a shared
+    # mailbox never links two people): a lead another member is on the list for stays on it.
+    on_list_for_others = {key for p, key in held.items() if p in desired} | added_keys
+    record(released([p for p in to_remove if held[p] in on_list_for_others], SHARED_LEAD))
+    to_remove = [p for p in to_remove if held[p] not in on_list_for_others]
     for batch in chunks(to_remove):
         results = client.change_list(audience.static_list_id, [int(held[p]) for p in batch], remove=True)
         statements = []

@@ -24,11 +24,20 @@ RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
 class RetryableError(Exception):
-    """An answer worth trying again after a pause (rate limit, transient fault)."""
+    """An answer worth trying again after a pause (rate limit, transient fault). `may_have_applied`:
+    the answer does not say the call was refused (a 5xx: the service may have done the work)."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, may_have_applied: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.may_have_applied = may_have_applied
+
+
+def _surely_not_applied(exc: Exception) -> bool:
+    """The service cannot have acted on the call: it was never connected to, or it said it refused it."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    return isinstance(exc, RetryableError) and not exc.may_have_applied
 
 
 @dataclass
@@ -58,10 +67,12 @@ class HttpPolicy:
         return max(wait, retry_after or 0.0)
 
     def request(self, method: str, url: str, *, check: Callable[[requests.Response], Any] | None = None,
-                before_each_attempt: Callable[[], None] | None = None, **kwargs) -> Any:
+                before_each_attempt: Callable[[], None] | None = None, idempotent: bool = True, **kwargs) -> Any:
         """Send a request, retrying transient failures; `check` turns a response into a result
         or raises RetryableError to try again. `before_each_attempt` runs before every attempt,
-        retries included (a rate limiter: the service counts a retry as a call)."""
+        retries included (a rate limiter: the service counts a retry as a call). A call that must
+        not be applied twice (`idempotent=False`: an upsert that can create a second record) is sent
+        again only when it surely was not applied; a timeout, a dropped connection or a 5xx is raised."""
         kwargs.setdefault("timeout", (self.connect_timeout, self.read_timeout))
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -78,10 +89,11 @@ class HttpPolicy:
                 if response.status_code in RETRYABLE_STATUS:
                     retry_after = response.headers.get("Retry-After")
                     raise RetryableError(f"HTTP {response.status_code} from {_path(url)}",
-                                         float(retry_after) if retry_after and retry_after.isdigit() else None)
+                                         float(retry_after) if retry_after and retry_after.isdigit() else None,
+                                         may_have_applied=response.status_code != 429)
                 return check(response) if check else response
             except (requests.ConnectionError, requests.Timeout, RetryableError) as exc:
-                if attempt == self.max_attempts:
+                if attempt == self.max_attempts or not (idempotent or _surely_not_applied(exc)):
                     raise
                 wait = self.delay(attempt, getattr(exc, "retry_after", None))
                 log.warning("%s %s failed (%s); retry %d/%d in %.1fs", method, _path(url), exc,

@@ -26,7 +26,7 @@ from typing import Any
 import requests
 
 from b2b_cdp import warehouse
-from b2b_cdp.activation import record_outcomes, store_plan
+from b2b_cdp.activation import record_outcomes, released, store_plan
 from b2b_cdp.config import CdpConfig, LinkedInDestination
 from b2b_cdp.connections import ApiCredentials, api_credentials
 from b2b_cdp.http import HttpPolicy, RetryableError
@@ -41,6 +41,9 @@ SOURCE_PLATFORM = "b2b_cdp"
 NO_EMAIL = "no email: LinkedIn matches users by hashed email"
 NO_COMPANY_KEY = "no name, website or organization URN: LinkedIn cannot match the company"
 COMPANY_FIELDS = ("companyName", "companyWebsiteDomain", "organizationUrn")
+EXPIRED_TOKEN = ("the connection's access token is expired or revoked: authorise the app again and store the "
+                 "new token as the connection's password; the next run sends what this one could not")
+SHARED_MEMBER = "another member has the same email (or company): kept on LinkedIn for them"
 COMPANY_NAME_MAX = 100          # characters LinkedIn reads of a company name (longer ones are cut)
 
 
@@ -77,9 +80,17 @@ def _utcnow() -> datetime:
 
 def _message(response: requests.Response) -> str:
     try:
-        return str(response.json().get("message", response.text[:200]))
+        body = response.json()
     except ValueError:
         return response.text[:200]
+    message = str(body.get("message", response.text[:200]))
+    if body.get("serviceErrorCode") is not None:
+        message += f" (serviceErrorCode {body['serviceErrorCode']})"
+    if response.status_code == 401:
+        # No refresh is possible: the connection holds an access token only (a 3-legged token lasts 60
+        # days and is renewed by authorising the app again). Retrying cannot help; say what will.
+        message += f": {EXPIRED_TOKEN}"
+    return message
 
 
 class LinkedInClient:
@@ -228,6 +239,13 @@ def sync_audience(cfg: CdpConfig, destination: LinkedInDestination, audience: _A
         for member_id, reason in unusable])
     if dry_run:
         return store_plan(sandbox, keys, run_id, [p for p, _ in to_add], [p for p, _ in to_remove], len(desired))
+    # LinkedIn holds a member (a hash, a company) once, whoever it was sent for, and people can share
+    # an email (a shared mailbox never links two people): a member another one still wants is not
+    # removed, only no longer held for this one.
+    wanted = set(desired.values())
+    kept = [(p, m) for p, m in to_remove if m in wanted]
+    to_remove = [(p, m) for p, m in to_remove if m not in wanted]
+    record_outcomes(sandbox, keys, run_id, released([p for p, _ in kept], SHARED_MEMBER))
     if len(desired) < MIN_AUDIENCE:
         log.warning("%s: %s audience %s has %d members LinkedIn can match, under LinkedIn's minimum of %d: "
                     "campaigns will not serve to it until it grows", destination.id, audience.segment_type,

@@ -2,6 +2,9 @@
 
 Base `/rest`, headers `LinkedIn-Version: YYYYMM` and `X-Restli-Protocol-Version: 2.0.0` on every
 call, `Authorization: Bearer <token>` (3-legged OAuth; the emulator accepts its one access token).
+A token that is unknown or expired (the `token_expiry` fault: LinkedIn's tokens live 60 days and are
+renewed by the member authorising the app again, `issue_token()` here) answers 401
+`serviceErrorCode` 65600 "Invalid access token", as LinkedIn does.
 
 - `POST /rest/dmpSegments` creates a segment: 201, empty body, the id in the `x-restli-id` header.
   For `ready_after_seconds` (wall-clock; LinkedIn: about 5 s) after creation the segment's
@@ -50,10 +53,15 @@ ACCOUNT_URN = re.compile(r"urn:li:sponsoredAccount:(\d+)")
 VERSION = re.compile(r"\d{6}")
 
 
-def _error(status: int, message: str, code: str | None = None) -> Response:
+INVALID_TOKEN_SERVICE_ERROR = 65600
+
+
+def _error(status: int, message: str, code: str | None = None, service_error: int | None = None) -> Response:
     body = {"status": status, "message": message}
     if code:
         body["code"] = code
+    if service_error is not None:
+        body["serviceErrorCode"] = service_error
     return json_response(body, status)
 
 
@@ -63,7 +71,8 @@ class LinkedInAds(App):
                  companies_per_minute: int | None = COMPANIES_PER_MINUTE, key: str = "linkedin:ads") -> None:
         self.key = key
         self.base_url: str | None = None
-        self.access_token = access_token
+        self.access_token: str | None = access_token        # None once expired, until a new one is issued
+        self._token_generation = 0
         self.faults = faults
         self.now = now or (lambda: datetime.now(timezone.utc))
         self.ready_after_seconds = ready_after_seconds
@@ -91,6 +100,23 @@ class LinkedInAds(App):
         with self.lock:
             return set(self.members.get(int(segment_id), set()))
 
+    # ------------------------------------------------------------------------------- tokens
+
+    def expire_tokens(self) -> int:
+        """The token_expiry fault: the access token in force expires now (401 65600 from the next
+        call) until `issue_token` hands out a new one."""
+        with self.lock:
+            expired = int(self.access_token is not None)
+            self.access_token = None
+            return expired
+
+    def issue_token(self) -> str:
+        """A new access token, the old one no longer accepted: the member authorised the app again."""
+        with self.lock:
+            self._token_generation += 1
+            self.access_token = f"{DEFAULT_ACCESS_TOKEN}-{self._token_generation}"
+            return self.access_token
+
     # ------------------------------------------------------------------------------- serving
 
     def fault(self, how: str, name: str, match=None):
@@ -105,8 +131,8 @@ class LinkedInAds(App):
         latency = self.fault("take", "latency")
         if latency:
             time.sleep(latency["seconds"])
-        if (request.header("authorization") or "") != f"Bearer {self.access_token}":
-            return _error(401, "Invalid access token", "INVALID_ACCESS_TOKEN")
+        if self.access_token is None or (request.header("authorization") or "") != f"Bearer {self.access_token}":
+            return _error(401, "Invalid access token", "INVALID_ACCESS_TOKEN", INVALID_TOKEN_SERVICE_ERROR)
         if not VERSION.fullmatch(request.header("linkedin-version") or ""):
             return _error(426, "A valid LinkedIn-Version header (YYYYMM) is required", "VERSION_MISSING")
         if request.header("x-restli-protocol-version") != "2.0.0":

@@ -32,6 +32,13 @@ OVER_1M = {"id": "accounts_over_1m", "name": "Accounts over $1M won", "platform_
                                        "value": 1_000_000}}}
 
 
+def connect_linkedin(monkeypatch, fleet, token: str = LINKEDIN_ACCESS_TOKEN) -> None:
+    """The connection linkedin_ads pointing at the emulator with `token`, retries kept short."""
+    monkeypatch.setenv("AIRFLOW_CONN_LINKEDIN_ADS", json.dumps({
+        "conn_type": "http", "host": fleet.urls["linkedin:ads"], "login": "cdp-app",
+        "password": token, "extra": {"segment_ready_wait": 0.3, "backoff_base": 0.1}}))
+
+
 @pytest.fixture
 def ads(stitched, bodea_fleet, tmp_path, monkeypatch):
     """The test configuration in force, its LinkedIn connection pointing at the emulator; returns
@@ -54,9 +61,7 @@ def ads(stitched, bodea_fleet, tmp_path, monkeypatch):
     path = tmp_path / "cdp.yaml"
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("CDP_CONFIG", str(path))
-    monkeypatch.setenv("AIRFLOW_CONN_LINKEDIN_ADS", json.dumps({
-        "conn_type": "http", "host": bodea_fleet.urls["linkedin:ads"], "login": "cdp-app",
-        "password": LINKEDIN_ACCESS_TOKEN, "extra": {"segment_ready_wait": 0.3, "backoff_base": 0.1}}))
+    connect_linkedin(monkeypatch, bodea_fleet)
     emulator = bodea_fleet.instance("linkedin:ads")
     emulator.ready_after_seconds = 0.5
     evaluate(load_config(), stitched, CLOCK)

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 300                    # lead database calls take at most 300 ids / values
 TOKEN_CODES = {"601", "602"}        # invalid / expired access token
 RETRY_CODES = {"502", "604", "606", "608", "611", "615", "713"}
+REFUSED_CODES = {"606", "608", "615"}   # rate limit, API unavailable, concurrency: the call was not run
 TOKEN_MARGIN_SECONDS = 60           # refresh a little before expiry, never mid-call
 FINAL_JOB_STATES = {"Completed", "Failed", "Canceled"}
 RATE_LIMIT_CALLS, RATE_LIMIT_SECONDS = 100, 20.0   # per instance; 606 beyond
@@ -112,7 +113,9 @@ class MarketoClient:
             if code in TOKEN_CODES:
                 raise _TokenRejected(code)
             if code in RETRY_CODES:
-                raise RetryableError(f"Marketo {code}: {message}", retry_after=20.0 if code == "606" else None)
+                # 502, 604 (timed out), 611, 713: the call may have been partly run.
+                raise RetryableError(f"Marketo {code}: {message}", retry_after=20.0 if code == "606" else None,
+                                     may_have_applied=code not in REFUSED_CODES)
             raise MarketoError(code, message, path)
         return check
 
@@ -130,8 +133,9 @@ class MarketoClient:
         return check
 
     def call(self, method: str, path: str, *, params: Any = None, json: Any = None,
-             stream: bool = False, headers: dict | None = None) -> Any:
-        """One REST/Bulk call; returns the JSON body, or the raw response when stream=True."""
+             stream: bool = False, headers: dict | None = None, idempotent: bool = True) -> Any:
+        """One REST/Bulk call; returns the JSON body, or the raw response when stream=True.
+        `idempotent=False`: sent again only when surely not run (HttpPolicy.request)."""
         for attempt in (1, 2):
             headers = {**(headers or {}), "Authorization": f"Bearer {self._access_token()}"}
             self.api_calls += 1
@@ -142,7 +146,8 @@ class MarketoClient:
                     return self.policy.request(method, f"{self._creds.base_url}{path}", params=params,
                                                headers=headers, stream=True, check=self._check_file(path), **limited)
                 return self.policy.request(method, f"{self._creds.base_url}{path}", params=params,
-                                           json=json, headers=headers, check=self._check(path), **limited)
+                                           json=json, headers=headers, check=self._check(path),
+                                           idempotent=idempotent, **limited)
             except _TokenRejected:
                 self._token = None  # expired or revoked between calls: fetch a new one, once
                 if attempt == 2:
