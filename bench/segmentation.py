@@ -19,8 +19,8 @@
    into a copy of include/config/cdp.yaml (the shipped segment kept: the buying groups read it),
    written to a temp file that CDP_CONFIG points at.
 3. The daily batch: segments.evaluate_sandbox(cfg, sandbox, as_of=now, run_id=...), timed in total
-   and per segment (segments._evaluate is wrapped), twice: the first run opens every membership, the
-   second is the steady state (almost no change).
+   and per part (the facts staging, each layer of person segments, each account audience), twice:
+   the first run opens every membership, the second is the steady state (almost no change).
 4. Streaming latency: a first streaming pass (its cursor starts at the beginning of time), then,
    --streaming-runs times: insert one event that qualifies a non-member for a streaming segment,
    run segments.evaluate_streaming, and time from the insert until the membership row exists.
@@ -41,7 +41,7 @@ import statistics
 import sys
 import time
 import traceback
-from collections import defaultdict
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -285,23 +285,35 @@ def write_config(path: Path, segments: list[dict]) -> None:
 # ---------------------------------------------------------------------------- measuring
 
 class SegmentTimer:
-    """Times each segments._evaluate call (one segment's membership update and its record) and the
-    pass's facts staging (the one scan of the events and of the deals every segment then reads)."""
+    """Times the pass's facts staging (the one scan of the events, of the deals and of the
+    person-account relations every segment then reads), each layer of person segments (one scan of
+    the profiles and one membership statement for all of them) and each account audience."""
 
     def __init__(self):
         from b2b_cdp import segments
 
-        self.module, self.real, self.real_stage = segments, segments._evaluate, segments.PassFacts.stage
-        self.seconds: dict[str, float] = {}
+        self.module = segments
+        self.real = {name: getattr(segments, name) for name in ("_evaluate_layer", "_evaluate_accounts")}
+        self.real_stage = segments.PassFacts.stage
+        self.layers: list[dict] = []
+        self.accounts: dict[str, float] = {}
         self.facts_seconds = 0.0
 
     def __enter__(self):
-        def timed(conn, segment, *args, **kwargs):
+        def timed_layer(conn, layer, *args, **kwargs):
             began = time.perf_counter()
             try:
-                return self.real(conn, segment, *args, **kwargs)
+                return self.real["_evaluate_layer"](conn, layer, *args, **kwargs)
             finally:
-                self.seconds[segment.id] = time.perf_counter() - began
+                self.layers.append({"segments": [c.segment_id for c in layer],
+                                    "seconds": round(time.perf_counter() - began, 2)})
+
+        def timed_accounts(conn, segment, *args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return self.real["_evaluate_accounts"](conn, segment, *args, **kwargs)
+            finally:
+                self.accounts[segment.id] = round(time.perf_counter() - began, 2)
 
         def timed_stage(facts, *args, **kwargs):
             began = time.perf_counter()
@@ -309,12 +321,14 @@ class SegmentTimer:
                 return self.real_stage(facts, *args, **kwargs)
             finally:
                 self.facts_seconds += time.perf_counter() - began
-        self.module._evaluate = timed
+        self.module._evaluate_layer = timed_layer
+        self.module._evaluate_accounts = timed_accounts
         self.module.PassFacts.stage = timed_stage
         return self
 
     def __exit__(self, *exc):
-        self.module._evaluate = self.real
+        for name, real in self.real.items():
+            setattr(self.module, name, real)
         self.module.PassFacts.stage = self.real_stage
 
 
@@ -331,32 +345,14 @@ def batch_run(cfg, sandbox, run_id: str, kinds: dict) -> dict:
                 "traceback_tail": traceback.format_exc().strip().splitlines()[-6:],
                 "seconds": round(time.perf_counter() - began, 2)}
     total = time.perf_counter() - began
-    by_kind: dict = defaultdict(lambda: {"segments": 0, "seconds": 0.0})
-    for sid, seconds in timer.seconds.items():
-        by_kind[kinds.get(sid, "shipped")]["segments"] += 1
-        by_kind[kinds.get(sid, "shipped")]["seconds"] += seconds
-    slowest = sorted(timer.seconds, key=timer.seconds.get, reverse=True)[:10]
     return {"ok": True, "seconds": round(total, 2), "segments": len(results),
             "facts_seconds": round(timer.facts_seconds, 2),
-            "seconds_by_kind": {k: {"segments": v["segments"], "seconds": round(v["seconds"], 2)}
-                                for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]["seconds"])},
-            "slowest": [{"segment": s, "kind": kinds.get(s, "shipped"), "seconds": round(timer.seconds[s], 2),
-                         "members": results[s]["members"]} for s in slowest],
+            "layers": [{"segments": len(layer["segments"]), "seconds": layer["seconds"],
+                        "kinds": dict(sorted(Counter(kinds.get(s, "shipped") for s in layer["segments"]).items()))}
+                       for layer in timer.layers],
+            "account_audiences": timer.accounts,
             "members": {s: r["members"] for s, r in results.items()},
             "entered": sum(r["entered"] for r in results.values()), "exited": sum(r["exited"] for r in results.values())}
-
-
-def explain(cfg, sandbox, segment_id: str) -> list[str]:
-    """EXPLAIN ANALYZE of a segment's compiled member query (no writes)."""
-    from b2b_cdp import warehouse
-    from b2b_cdp.segments import compile_segment
-
-    compiled = compile_segment(cfg.segment(segment_id))
-    with warehouse.connect(sandbox) as conn:
-        rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + compiled.sql,
-                            {**compiled.params, "as_of": datetime.now(timezone.utc)}).fetchall()
-        conn.rollback()
-    return [r[0] for r in rows]
 
 
 def streaming(cfg, sandbox, runs: int, segment_id: str, seed: int) -> dict:
@@ -489,8 +485,6 @@ def main() -> int:
         print(f"  second run: {second.get('seconds')} s", flush=True)
     report["batch_first_run"] = first
     report["batch_second_run"] = second
-    if first["ok"]:
-        report["explain_slowest"] = {s["segment"]: explain(cfg, sandbox, s["segment"]) for s in first["slowest"][:3]}
 
     print(f"Streaming latency ({args.streaming_runs} runs)...", flush=True)
     try:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from b2b_cdp import warehouse
-from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, PERSON_ATTRIBUTES
+from b2b_cdp.catalog import ACCOUNT_ATTRIBUTES, EVENT_FIELDS, PERSON_ATTRIBUTES
 from b2b_cdp.config import (AccountCondition, AccountSegment, AccountSegmentCondition, BuyingGroupCondition,
                             CdpConfig, Comparison, Condition, ConfigError, EventCondition, FieldCondition,
                             OpportunityAggregate, Sandbox, Segment)
@@ -37,6 +37,8 @@ AGGREGATES = {"sum": "coalesce(sum(o.amount){over}, 0)", "max": "coalesce(max(o.
 @dataclass
 class CompiledSegment:
     segment_id: str
+    # The member query; in a pass (compiled with facts) a person segment's is its condition, one
+    # CASE of the pass's scan of the profiles (sql/segments/stage_qualifying.sql).
     sql: str
     params: dict[str, Any]
     mode: str
@@ -59,15 +61,20 @@ class ConditionCompiler:
     audience conditions over `a` (profile_account), binding every value; also used for buying-group
     role conditions and solution interests' inline account audiences (b2b_cdp.buying_groups)."""
 
-    def __init__(self, facts: "PassFacts | None" = None):
+    def __init__(self, facts: "PassFacts | None" = None, *, rows: bool = False, prefix: str = ""):
         self.params: dict[str, Any] = {}
         self.depends_on: set[str] = set()
         # With facts, event and opportunity conditions read columns a pass computed once for all its
         # segments; without, each is a self-contained subquery (one person's explain, role cases).
         self.facts = facts
+        # rows: the condition is one column of a pass's scan of the profiles, where `f` (the event
+        # facts) and `pa` (the person-account facts) are joined to `p`, and segment inputs are
+        # uncorrelated sets (hashed once, not probed per person).
+        self.rows = rows and facts is not None
+        self.prefix = prefix         # keeps the values of several segments in one statement apart
 
     def bind(self, value: Any) -> str:
-        name = f"v{len(self.params)}"
+        name = f"{self.prefix}v{len(self.params)}"
         self.params[name] = value
         return f"%({name})s"
 
@@ -113,12 +120,14 @@ class ConditionCompiler:
         if cond.buying_group is not None:
             return self.buying_group(cond.buying_group)
         self.depends_on.add(cond.in_segment)
-        return _fragment("in_segment", segment_id=self.bind(cond.in_segment))
+        return _fragment("in_segment_set" if self.rows else "in_segment", segment_id=self.bind(cond.in_segment))
 
     def account(self, cond: AccountCondition | AccountSegmentCondition, over: str = "person") -> str:
         """An account attribute or opportunity aggregate: of any of the person's accounts (`p`), or
         of the account itself (`a`, an account audience)."""
         attribute, fact, aggregate = ACCOUNT_FRAGMENTS[over]
+        if self.rows and over == "person":
+            return _fragment("person_account_fact", column=self.facts.person_account_column(cond))
         if cond.attribute is not None:
             assert cond.attribute.name in ACCOUNT_ATTRIBUTES
             return _fragment(attribute, column=cond.attribute.name,
@@ -165,10 +174,14 @@ class ConditionCompiler:
             filters.append(f"{self.bind(cond.missing_role)} = ANY(g.missing_roles)")
         if cond.role is not None:
             filters.append(f"m.role = {self.bind(cond.role)}")
-        return _fragment("buying_group", solution_interest=self.bind(cond.solution_interest),
-                         group_filter=" AND ".join(filters))
+        return _fragment("buying_group_set" if self.rows else "buying_group",
+                         solution_interest=self.bind(cond.solution_interest), group_filter=" AND ".join(filters))
 
     def event(self, cond: EventCondition) -> str:
+        if self.rows:
+            count = Comparison(op=cond.count.op, value=cond.count.value)
+            return _fragment("event_fact_column", column=self.facts.event_column(cond),
+                             comparison=self.comparison(count, "").strip())
         if self.facts is not None:
             column = self.facts.event_column(cond)
             count = Comparison(op=cond.count.op, value=cond.count.value)
@@ -205,7 +218,9 @@ class PassFacts:
         self.event_types: set[str] = set()
         self.max_window_hours = 0
         self.lowered_fields: set[str] = set()
+        self.compared_fields: set[str] = set()   # event fields compared as they are
         self.opportunity_columns: dict[str, str] = {}
+        self.person_account_columns: dict[str, str] = {}
 
     def event_column(self, cond: EventCondition) -> str:
         key = json.dumps(cond.model_dump(exclude={"count"}, by_alias=True, exclude_none=True), sort_keys=True)
@@ -221,7 +236,9 @@ class PassFacts:
         return f"e{list(self.event_columns).index(key)}"
 
     def _event_filter(self, cond: FieldCondition) -> str:
+        assert cond.field in EVENT_FIELDS
         if cond.op not in LIKE_OPERATORS:
+            self.compared_fields.add(cond.field)
             return self.binder.comparison(cond, f"e.{cond.field}")
         # ILIKE lower-cases the event's text again for every condition; the pass lower-cases it once
         # per event (lower(text) LIKE lower(pattern) is what ILIKE does).
@@ -235,12 +252,27 @@ class PassFacts:
                 over=f" FILTER (WHERE {self.binder.opportunity_filter(agg)})")
         return f"o{list(self.opportunity_columns).index(key)}"
 
+    def person_account_column(self, cond: AccountCondition) -> str:
+        """A column of segment_person_account_facts: whether any of a person's accounts satisfies
+        the condition (an attribute of the account, or one of its deal aggregates)."""
+        key = json.dumps(cond.model_dump(by_alias=True, exclude_none=True), sort_keys=True)
+        if key not in self.person_account_columns:
+            if cond.attribute is not None:
+                assert cond.attribute.name in ACCOUNT_ATTRIBUTES
+                test = self.binder.comparison(cond.attribute, f"a.{cond.attribute.name}")
+            else:
+                test = self.binder.comparison(cond.opportunities, f"f.{self.opportunity_column(cond.opportunities)}")
+            self.person_account_columns[key] = f"bool_or({test})"
+        return f"a{list(self.person_account_columns).index(key)}"
+
     def event_facts_statement(self, among_stream_persons: bool = False) -> tuple[str, dict[str, Any]]:
         """The statement creating segment_event_facts, and its parameters."""
         columns = ", ".join(f"{sql} AS e{i}" for i, sql in enumerate(self.event_columns.values()))
-        lowered = "".join(f", lower(e.{name}) AS {name}__lower" for name in sorted(self.lowered_fields))
+        # Only the columns the counts read travel up from the scan (an event row is wide).
+        fields = "".join([f", e.{name}" for name in sorted(self.compared_fields)]
+                         + [f", lower(e.{name}) AS {name}__lower" for name in sorted(self.lowered_fields)])
         sums = ", ".join(f"sum(k.e{i})::bigint AS e{i}" for i in range(len(self.event_columns)))
-        statement = _fragment("stage_event_facts", columns=columns, sums=sums, lowered=lowered, record_filter=(
+        statement = _fragment("stage_event_facts", columns=columns, sums=sums, fields=fields, record_filter=(
             "AND e.person_key IN (SELECT m.record_key FROM identity_record_person m "
             "JOIN stream_persons s ON s.person_id = m.person_id)" if among_stream_persons else ""))
         return statement, {**self.binder.params, "as_of": self.as_of, "event_types": sorted(self.event_types),
@@ -251,14 +283,30 @@ class PassFacts:
         if self.event_columns:
             with conn.cursor() as cur:
                 cur.execute(*self.event_facts_statement(among_stream_persons))
-                cur.execute("CREATE UNIQUE INDEX ON segment_event_facts (person_id)")
-                cur.execute("ANALYZE segment_event_facts")
+            warehouse.run(conn, "segments/index_event_facts").close()
         if self.opportunity_columns:
             columns = ", ".join(f"{sql} AS o{i}" for i, sql in enumerate(self.opportunity_columns.values()))
             with conn.cursor() as cur:
                 cur.execute(_fragment("stage_account_facts", columns=columns), {**self.binder.params})
-                cur.execute("CREATE UNIQUE INDEX ON segment_account_facts (account_id)")
-                cur.execute("ANALYZE segment_account_facts")
+            warehouse.run(conn, "segments/index_account_facts").close()
+        if self.person_account_columns:
+            columns = ", ".join(f"{sql} AS a{i}" for i, sql in enumerate(self.person_account_columns.values()))
+            with conn.cursor() as cur:
+                cur.execute(_fragment("stage_person_account_facts", columns=columns,
+                                      account_facts=_fragment("join_account_facts") if self.opportunity_columns
+                                      else ""), {**self.binder.params})
+            warehouse.run(conn, "segments/index_person_account_facts").close()
+
+    def member_query(self, compiled: CompiledSegment) -> str:
+        """A person segment compiled for the pass, as a query of its members on its own (the pass
+        itself evaluates a layer's segments in one scan: sql/segments/stage_qualifying.sql)."""
+        return _fragment("select_members", facts=self.scan_joins(), condition=compiled.sql)
+
+    def scan_joins(self) -> str:
+        """The facts a pass's scan of the profiles joins to `p` (persons with none: no row, NULLs)."""
+        return " ".join(_fragment(name) for name, used in (("join_event_facts", self.event_columns),
+                                                            ("join_person_account_facts", self.person_account_columns))
+                        if used)
 
 
 def streaming_ineligibility(segment: Segment) -> str | None:
@@ -283,14 +331,20 @@ def definition_hash(segment: Segment | AccountSegment) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-def compile_segment(segment: Segment | AccountSegment, facts: PassFacts | None = None) -> CompiledSegment:
+def compile_segment(segment: Segment | AccountSegment, facts: PassFacts | None = None,
+                    prefix: str = "") -> CompiledSegment:
     """The segment's member query (person ids, or account ids for an account audience); with
-    `facts`, reading the facts tables that pass stages."""
-    compiler = ConditionCompiler(facts)
+    `facts`, reading the facts tables that pass stages, a person segment's condition over the pass's
+    scan (its values named with `prefix`, apart from the other segments of the scan)."""
     if segment.audience == "account":
+        compiler = ConditionCompiler(facts, prefix=prefix)
         statement = _fragment("select_accounts", condition=compiler.account_audience(segment.where))
+    elif facts is not None:
+        compiler = ConditionCompiler(facts, rows=True, prefix=prefix)
+        statement = compiler.condition(segment.where)
     else:
-        statement = _fragment("select_members", condition=compiler.condition(segment.where))
+        compiler = ConditionCompiler()
+        statement = _fragment("select_members", facts="", condition=compiler.condition(segment.where))
     return CompiledSegment(segment.id, statement, compiler.params, segment.mode,
                            definition_hash(segment), compiler.depends_on, segment.audience)
 
@@ -364,7 +418,7 @@ def evaluate_sandbox(cfg: CdpConfig, sandbox: Sandbox, *, as_of: datetime, run_i
                 if cfg.sandbox_of(s) == sandbox and s.mode in modes
                 and (segment_ids is None or s.id in segment_ids)]
     facts = PassFacts(as_of)
-    compiled = [compile_segment(segment, facts) for segment in segments]
+    compiled = [compile_segment(segment, facts, f"s{i}_") for i, segment in enumerate(segments)]
     with warehouse.connect(sandbox) as conn:
         return _evaluate_pass(conn, segments, compiled, facts, run_id, streaming=False)
 
@@ -388,7 +442,7 @@ def evaluate_streaming(cfg: CdpConfig, sandbox: Sandbox, *, run_id: str) -> dict
                 "since": since, "segment_ids": [s.id for s in segments]}) as cur:
             people = cur.rowcount
         facts = PassFacts(as_of)
-        compiled = [compile_segment(segment, facts) for segment in segments]
+        compiled = [compile_segment(segment, facts, f"s{i}_") for i, segment in enumerate(segments)]
         results = _evaluate_pass(conn, segments, compiled, facts, run_id, streaming=True)
         warehouse.run(conn, "incremental/set_cursor", {**STREAM_CURSOR, "cursor": as_of.isoformat()}).close()
     log.info("Streaming pass at %s: %d people re-evaluated for %d segment(s)", as_of.isoformat(), people,
@@ -396,40 +450,102 @@ def evaluate_streaming(cfg: CdpConfig, sandbox: Sandbox, *, run_id: str) -> dict
     return results
 
 
-STREAM_SCOPES = {"qualifying_scope": "JOIN stream_persons s ON s.person_id = q.person_id",
+STREAM_SCOPES = {"person_scope": "JOIN stream_persons s ON s.person_id = p.person_id",
+                 "qualifying_scope": "JOIN stream_persons s ON s.person_id = q.person_id",
                  "exit_scope": "AND m.person_id IN (SELECT person_id FROM stream_persons)"}
-BATCH_SCOPES = {"qualifying_scope": "", "exit_scope": ""}
-# Where each kind of audience keeps its members, and what a member is.
-MEMBERSHIP = {"person": {"membership": "audience_membership", "member": "person_id"},
-              "account": {"membership": "audience_account_membership", "member": "account_id"}}
+BATCH_SCOPES = {"person_scope": "", "qualifying_scope": "", "exit_scope": ""}
+# Where account audiences keep their members (person segments: sql/segments/apply_layer.sql).
+ACCOUNT_MEMBERSHIP = {"membership": "audience_account_membership", "member": "account_id"}
 
 
-def _evaluate_pass(conn, segments: list[Segment], compiled: list[CompiledSegment], facts: PassFacts, run_id: str,
-                   streaming: bool) -> dict[str, dict[str, int]]:
-    """The facts staged once, then each segment in evaluation order (inputs before their readers)."""
+def layers(segments: list[Segment | AccountSegment], compiled: list[CompiledSegment]) -> list[list[int]]:
+    """The pass's segments (in evaluation order) grouped into layers: a segment's layer follows those
+    of the segments of the pass it reads, so each layer reads only memberships already applied."""
+    layer_of: dict[str, int] = {}
+    for segment, query in zip(segments, compiled):
+        layer_of[segment.id] = 1 + max((layer_of[d] for d in query.depends_on if d in layer_of), default=-1)
+    grouped: dict[int, list[int]] = {}
+    for i, segment in enumerate(segments):
+        grouped.setdefault(layer_of[segment.id], []).append(i)
+    return [grouped[n] for n in sorted(grouped)]
+
+
+def _evaluate_pass(conn, segments: list[Segment | AccountSegment], compiled: list[CompiledSegment],
+                   facts: PassFacts, run_id: str, streaming: bool) -> dict[str, dict[str, int]]:
+    """The facts staged once, then layer by layer (inputs before their readers): the layer's person
+    segments in one scan of the profiles and one membership statement, its account audiences one
+    statement each."""
     warehouse.run(conn, "segments/pass_settings").close()
     began = time.perf_counter()
     facts.stage(conn, among_stream_persons=streaming)
-    log.info("Facts for %d segment(s): %d event and %d opportunity condition(s) in %.1f s", len(segments),
-             len(facts.event_columns), len(facts.opportunity_columns), time.perf_counter() - began)
+    log.info("Facts for %d segment(s): %d event, %d opportunity and %d person-account condition(s) in %.1f s",
+             len(segments), len(facts.event_columns), len(facts.opportunity_columns),
+             len(facts.person_account_columns), time.perf_counter() - began)
     (excluded,), = warehouse.fetch_all(conn, "segments/excluded_profiles")
-    return {segment.id: _evaluate(conn, segment, query, facts.as_of, run_id, excluded,
-                                  STREAM_SCOPES if streaming else BATCH_SCOPES)
-            for segment, query in zip(segments, compiled)}
+    scopes = STREAM_SCOPES if streaming else BATCH_SCOPES
+    counts: dict[str, tuple[int, int, int]] = {}
+    staged = False
+    for layer in layers(segments, compiled):
+        people = [i for i in layer if compiled[i].audience == "person"]
+        if people:
+            if not staged:
+                warehouse.run(conn, "segments/create_qualifying").close()
+                staged = True
+            counts |= _evaluate_layer(conn, [compiled[i] for i in people], facts, scopes)
+        for i in layer:
+            if compiled[i].audience == "account":
+                counts[segments[i].id] = _evaluate_accounts(conn, segments[i], compiled[i], facts.as_of, scopes)
+    results = {}
+    for segment, query in zip(segments, compiled):
+        open_before, exited, entered = counts[segment.id]
+        results[segment.id] = _record(conn, segment, query, facts.as_of, run_id, excluded,
+                                      open_before, exited, entered)
+    return results
 
 
-def _evaluate(conn, segment: Segment, compiled: CompiledSegment, as_of: datetime, run_id: str,
-              excluded_profiles: int, scopes: dict[str, str]) -> dict[str, int]:
-    """One segment: who qualifies, the memberships of those who left closed, the new ones opened."""
-    keys = {"segment_id": segment.id, "as_of": as_of}
+def _evaluate_layer(conn, layer: list[CompiledSegment], facts: PassFacts,
+                    scopes: dict[str, str]) -> dict[str, tuple[int, int, int]]:
+    """A layer of person segments: who qualifies for each, in one scan of the profiles, then every
+    membership change of the layer in one statement; (open before, exited, entered) per segment."""
+    began = time.perf_counter()
+    params: dict[str, Any] = {"as_of": facts.as_of, "segment_ids": [c.segment_id for c in layer]}
+    cases = []
+    for i, query in enumerate(layer):
+        params |= query.params | {f"layer_{i}": query.segment_id}
+        cases.append(_fragment("layer_member_case", condition=query.sql, segment_id=f"%(layer_{i})s"))
+    warehouse.run(conn, "segments/clear_qualifying").close()
     with conn.cursor() as cur:
-        cur.execute(_fragment("apply_membership", members=compiled.sql, **MEMBERSHIP[compiled.audience], **scopes),
-                    {**compiled.params, **keys})
+        cur.execute(_fragment("stage_qualifying", cases=", ".join(cases), facts=facts.scan_joins(),
+                              scope=scopes["person_scope"]), params)
+        qualifying = cur.rowcount
+    warehouse.run(conn, "segments/analyze_qualifying").close()
+    scanned = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute(_fragment("apply_layer", exit_scope=scopes["exit_scope"]), params)
+        counts = {segment_id: (before, exited, entered) for segment_id, before, exited, entered in cur.fetchall()}
+    log.info("Layer of %d person segment(s): %d qualifying rows in %.1f s, memberships applied in %.1f s",
+             len(layer), qualifying, scanned - began, time.perf_counter() - scanned)
+    return counts
+
+
+def _evaluate_accounts(conn, segment: AccountSegment, compiled: CompiledSegment, as_of: datetime,
+                       scopes: dict[str, str]) -> tuple[int, int, int]:
+    """One account audience: who qualifies, the memberships of those who left closed, the new ones
+    opened; (open before, exited, entered)."""
+    with conn.cursor() as cur:
+        cur.execute(_fragment("apply_membership", members=compiled.sql, **ACCOUNT_MEMBERSHIP, **scopes),
+                    {**compiled.params, "segment_id": segment.id, "as_of": as_of})
         (open_before, exited, entered), = cur.fetchall()
+    return open_before, exited, entered
+
+
+def _record(conn, segment: Segment | AccountSegment, compiled: CompiledSegment, as_of: datetime, run_id: str,
+            excluded_profiles: int, open_before: int, exited: int, entered: int) -> dict[str, int]:
+    """A segment's evaluation recorded (audience_evaluation) and logged; its counts."""
     members = open_before - exited + entered
     warehouse.run(conn, "segments/record_evaluation", {
-        **keys, "mode": segment.mode, "audience": compiled.audience, "definition_hash": compiled.definition_hash,
-        "members": members,
+        "segment_id": segment.id, "as_of": as_of, "mode": segment.mode, "audience": compiled.audience,
+        "definition_hash": compiled.definition_hash, "members": members,
         "entered": entered, "exited": exited, "run_id": run_id, "excluded_profiles": excluded_profiles}).close()
     log.info("Segment %s at %s: %d %s members (+%d, -%d)", segment.id, as_of.isoformat(), members,
              compiled.audience, entered, exited)

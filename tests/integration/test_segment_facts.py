@@ -55,15 +55,18 @@ def test_the_facts_form_selects_exactly_the_self_contained_members(stitched, as_
     defined = [segment(name, where) for name, where in CONDITIONS.items()]
     facts = segments.PassFacts(as_of)
     with_facts = [segments.compile_segment(s, facts) for s in defined]
-    # Identical conditions share a column: every visit in 60 days is one count, every won-deals sum one sum.
+    # Identical conditions share a column: every visit in 60 days is one count, every won-deals sum
+    # one sum, each account condition one person-account column.
     assert len(facts.event_columns) == 6 and len(facts.opportunity_columns) == 3
+    assert len(facts.person_account_columns) == 5
     with warehouse.connect(stitched) as conn:
         (everyone,), = conn.execute("SELECT count(*) FROM profile_person WHERE excluded_reason IS NULL").fetchall()
         facts.stage(conn)
         found = {}
         for s, compiled in zip(defined, with_facts):
             expected = members(conn, segments.compile_segment(s), as_of)
-            found[s.id] = members(conn, compiled, as_of)
+            found[s.id] = members(conn, segments.CompiledSegment(
+                s.id, facts.member_query(compiled), compiled.params, s.mode, compiled.definition_hash), as_of)
             assert found[s.id] == expected, s.id
     # The comparison means something: some conditions hold for some people and not for others.
     assert sum(0 < len(m) < everyone for m in found.values()) >= 5

@@ -1,0 +1,1 @@
+coalesce(f.{column}, 0) {comparison}

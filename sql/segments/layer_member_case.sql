@@ -1,0 +1,1 @@
+CASE WHEN ({condition}) THEN {segment_id} END

@@ -1,0 +1,1 @@
+coalesce(pa.{column}, false)
