@@ -19,7 +19,7 @@ from b2b_cdp.config import DEFAULT_CONFIG_PATH, load_config, parse_config
 from b2b_cdp.sources.marketo import MarketoClient
 from tests.integration.test_buying_groups import evaluate
 from tests.integration.test_explain import stitched  # noqa: F401  (the fixture)
-from tests.integration.test_pipeline_stages import CLOCK, one
+from tests.integration.test_pipeline_stages import CLOCK, ingest_everything, one
 
 P3_ECID = "12345678901234567890123456789012345678"
 SEGMENT = {"id": "townsend_and_globex", "name": "Townsend and Globex people", "platform_instance": "bodea",
@@ -246,3 +246,49 @@ def test_clients_share_one_rate_limit_per_instance():
 
     creds = ApiCredentials("http://127.0.0.1:1", DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
     assert MarketoClient(creds).limiter is MarketoClient(creds).limiter
+
+
+def test_one_marketo_instance_receives_from_two_platform_instances(bodea_fleet, tmp_path, monkeypatch, warehouse_conn):
+    """Bodea and a second platform instance (fed by Marketo 222-BBB-222 alone) each send their own
+    segment to their own list of Marketo 111-AAA-111: each list holds exactly its segment, through
+    the instance's one pool and rate limit."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from b2b_cdp.config import PROJECT_ROOT
+
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["platform_instances"].append({"id": "bodea_emea", "sandboxes": ["prod"]})
+    (other,) = [s for s in raw["sources"] if s["id"] == "marketo_222_bbb_222"]
+    other["feeds"] = [{"platform_instance": "bodea_emea", "sandbox": "prod"}]
+    townsend = {"where": {"attribute": {"name": "email", "op": "ends_with", "value": "@townsend.com"}},
+                "sandbox": "prod", "mode": "batch"}
+    lists = {"bodea": 9006, "bodea_emea": 9007}
+    for instance, list_id in lists.items():
+        raw["segments"].append({"id": f"townsend_{instance}", "name": f"Townsend ({instance})",
+                                "platform_instance": instance, **townsend})
+        raw["destinations"].append(destination(list_id, id=f"marketo_from_{instance}", platform_instance=instance,
+                                               audiences=[{"segment": f"townsend_{instance}",
+                                                           "static_list_id": list_id}]))
+        bodea_fleet.instance("marketo:111-AAA-111").add_static_list(list_id, f"Townsend ({instance})")
+    (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
+    cfg = load_config()
+    for sandbox in cfg.sandboxes():
+        warehouse.recreate(sandbox)
+    ingest_everything("run-1")
+    for sandbox in cfg.sandboxes():
+        identity.stitch(sandbox)
+        evaluate(cfg, sandbox, CLOCK)
+
+    instance = bodea_fleet.instance("marketo:111-AAA-111")
+    outcomes = {name: activation.activate_destination(f"marketo_from_{name}", "run-1")[str(list_id)]
+                for name, list_id in lists.items()}
+    # Bodea's p1, p2 and p3 (p3 has no lead on 111); the second instance knows p2 and p3 from 222-BBB-222.
+    assert list_emails(instance, lists["bodea"]) == ["p1@townsend.com", "p2@townsend.com"]
+    assert list_emails(instance, lists["bodea_emea"]) == ["p2@townsend.com"]
+    assert {name: o["audience_size"] for name, o in outcomes.items()} == {"bodea": 3, "bodea_emea": 2}
+    assert all(activation.activate_destination(f"marketo_from_{name}", "run-2")[str(list_id)]["api_calls"] == 0
+               for name, list_id in lists.items())
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "activation.py"))
+    assert {bag.dags[f"activate__marketo_from_{name}"].get_task("sync_static_lists").pool for name in lists} == {
+        "marketo_111_aaa_111"}
