@@ -1,20 +1,23 @@
 """Benchmark: streaming activation latency on the local Airflow stack, event -> destinations.
 
-    python bench/activation_latency.py [--rounds 6] [--report build/bench/activation_latency.json]
+    python bench/activation_latency.py [--rounds 6] [--via-source]
+                                       [--report build/bench/activation_latency.json]
 
 Starts its own `make up` stack (api-server, scheduler, dag-processor, triggerer, the embedded
 warehouse and the emulators, in a scratch folder on a free port) on Bodea, with a configuration
 that adds a streaming segment (a visit to a new-product page within the hour) activated to a new
 static list of Marketo 111-AAA-111 and to a LinkedIn DMP segment. The sources are loaded and
 stitched once through their DAGs; then only segmentation_streaming (every minute) and the two
-activation DAGs (triggered by the segment's asset events) run.
+activation DAGs (triggered by the segment's asset events) run, and with --via-source the source's
+sync and the stitching.
 
 Each round lands a qualifying visit of p1@townsend.com and polls the warehouse and both
 destinations' APIs until the member is in, then ages the visit out of its hour and polls until the
-member is out everywhere. The event is written straight into core_event (as
-tests/integration/test_streaming_segments.py does), not through the Marketo emulator and the
-incremental sync: that path adds the sync's 5-minute schedule and the stitching run, which
-bench/freshness.py measures, and a visit landed that way would leave its window only an hour later.
+member is out everywhere. By default the visit is written straight into core_event (as
+tests/integration/test_streaming_segments.py does): the streaming path alone. With --via-source it
+is added at the Marketo emulator instead, and that instance's incremental sync (back on its
+5-minute schedule) and the stitching bring it in, as they would a real visit. Exits move the
+visit two hours back in core_event either way: at the source it would leave its hour an hour later.
 Reported: p50/p95/max (nearest rank) of entries and exits against the 2-minute target and the
 15-minute limit, with each round's timings and the activation runs that carried it.
 """
@@ -38,7 +41,7 @@ from _shared import ROOT, machine, workspace, write_report
 
 SEGMENT = "bench_new_product_visitors_last_hour"
 MARKETO = "marketo:111-AAA-111"
-MARKETO_DESTINATION = "marketo_111_aaa_111"
+MARKETO_SOURCE = MARKETO_DESTINATION = "marketo_111_aaa_111"   # the instance is both
 STATIC_LIST = 9002                 # a list of its own: one static list takes one segment
 LINKEDIN_DESTINATION = "linkedin_ads"
 AD_ACCOUNT = 508_123_456
@@ -234,27 +237,46 @@ def wait_for_streaming_pass(api, after: datetime) -> None:
         time.sleep(3)
 
 
+def visited_url(round_number: int) -> str:
+    """Each round's visit has its own URL (every one on the new-product page), so it can be found again."""
+    return f"www.bodea.com/products/new-product?round={round_number}"
+
+
 def land_visit(conn, round_number: int) -> datetime:
     """A visit of the member's Marketo lead, written where the streaming pass reads events."""
     return conn.execute(
         """INSERT INTO core_event (source_key, instance, person_key, activity_type_id, event_type, occurred_at,
                                    primary_value, url, attributes, extracted_at)
-           VALUES (%s, '111-AAA-111', %s, 1, 'Visit Webpage', now(), 'bodea.com/products/new-product',
-                   'bodea.com/products/new-product', '{}', now())
+           VALUES (%s, '111-AAA-111', %s, 1, 'Visit Webpage', now(), %s, %s, '{}', now())
            RETURNING occurred_at""",
-        (f"bench-{round_number}@111-AAA-111.Marketo", MEMBER_RECORD)).fetchone()[0]
+        (f"bench-{round_number}@111-AAA-111.Marketo", MEMBER_RECORD, visited_url(round_number),
+         visited_url(round_number))).fetchone()[0]
+
+
+def visit_at_source(control_url: str, round_number: int) -> datetime:
+    """The visit happens at Marketo (the emulator, on the wall clock): the incremental sync, the
+    stitching and then the streaming pass bring it in, as they would a real one."""
+    happened_at = utcnow()
+    response = requests.post(f"{control_url}/control/mutations", timeout=30, json={
+        "instance": MARKETO, "action": "add_activity",
+        "args": {"lead_id": MEMBER_LEAD, "activity_type_id": 1, "primary_attribute_value": visited_url(round_number),
+                 "attributes": [{"name": "Webpage URL", "value": visited_url(round_number).split(".com", 1)[1]}]}})
+    response.raise_for_status()
+    return happened_at
 
 
 def age_visit(conn, round_number: int) -> datetime:
     """Two hours earlier: the visit is out of the segment's hour from now on."""
-    return conn.execute("UPDATE core_event SET occurred_at = occurred_at - interval '2 hours' "
-                        "WHERE source_key = %s RETURNING now()",
-                        (f"bench-{round_number}@111-AAA-111.Marketo",)).fetchone()[0]
+    aged_at, = conn.execute("UPDATE core_event SET occurred_at = occurred_at - interval '2 hours' "
+                            "WHERE url = %s RETURNING now()", (visited_url(round_number),)).fetchone()
+    return aged_at
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--via-source", action="store_true",
+                        help="entries through the Marketo emulator and the incremental sync (every 5 minutes)")
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "bench" / "activation_latency.json")
     args = parser.parse_args()
     work = workspace("cdp-activation-latency-")
@@ -290,6 +312,8 @@ def main() -> int:
         print(f"Airflow on {stack.api_url} (logs in {home / 'logs'}); loading the sources", flush=True)
         load_sources(api, cfg, yaml.safe_load(scenario.read_text())["clock"])
         streaming_since = utcnow()
+        if args.via_source:   # the source's sync back on its 5-minute schedule (stitching follows its assets)
+            streaming_dags.append(f"ingest_incremental__{MARKETO_SOURCE}")
         for dag_id in streaming_dags:
             api.unpause(dag_id)
         wait_for_streaming_pass(api, streaming_since)
@@ -297,6 +321,8 @@ def main() -> int:
         print(f"Stack up and loaded in {setup_s} s; {args.rounds} rounds", flush=True)
 
         destinations = Destinations(stack.emulator_urls)
+        land = ((lambda conn, n: visit_at_source(stack.emulator_urls["control"], n)) if args.via_source
+                else land_visit)
 
         def measure(round_number: int, change, entering: bool, into: list) -> bool:
             """Make the change, watch it reach everything; returns whether it did in time."""
@@ -310,7 +336,7 @@ def main() -> int:
             return None not in seen.values()
 
         for round_number in range(1, args.rounds + 1):
-            if not (measure(round_number, land_visit, True, entries)
+            if not (measure(round_number, land, True, entries)
                     and measure(round_number, age_visit, False, exits)):
                 break
         info = machine(sandbox, configured)
@@ -328,13 +354,16 @@ def main() -> int:
         "rounds": args.rounds, "target_s": TARGET_S, "limit_s": LIMIT_S, "setup_s": setup_s,
         "segment": SEGMENT, "destinations": {MARKETO_DESTINATION: f"static list {STATIC_LIST}",
                                              LINKEDIN_DESTINATION: f"USER DMP segment, ad account {AD_ACCOUNT}"},
-        "event_path": "direct: INSERT into core_event (entries), occurred_at moved 2 h back (exits); "
-                      "not through the Marketo emulator and the incremental sync",
+        "event_path": ("entries: a visit added at the Marketo emulator, brought in by ingest_incremental "
+                       "(every 5 minutes) and identity_stitching" if args.via_source else
+                       "entries: INSERT into core_event, not through the Marketo emulator and the incremental sync")
+                      + "; exits: the visit's occurred_at moved 2 h back in core_event",
         "entries": summary(entries), "exits": summary(exits),
         "entry_rounds": entries, "exit_rounds": exits, "machine": info,
         "note": "on the local stack (LocalExecutor, embedded warehouse); segmentation_streaming every minute, "
-                "activation DAGs triggered by the segment's asset events; ingestion paused after the first "
-                "load; the first LinkedIn run creates the DMP segment (5 s before it takes members)"}
+                "activation DAGs triggered by the segment's asset events; ingestion paused after the first load"
+                + (f" but for ingest_incremental__{MARKETO_SOURCE}" if args.via_source else "")
+                + "; the first LinkedIn run creates the DMP segment (5 s before it takes members)"}
     write_report(args.report, report)
     return 0
 
