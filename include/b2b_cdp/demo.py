@@ -60,6 +60,14 @@ def connect_emulators(urls: dict[str, str], client_id: str, client_secret: str,
         os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps({
             "conn_type": "http", "host": urls[system], "login": client_id, "password": client_secret,
             "extra": {**EMULATOR_CONNECTION_EXTRA, **(extra or {})}})
+    # LinkedIn takes a 3-legged OAuth access token, not client credentials: the emulator's own one.
+    from emulators import LINKEDIN_ACCESS_TOKEN
+
+    for destination in cfg.destinations:
+        if destination.type == "linkedin" and "linkedin:ads" in urls:
+            os.environ[f"AIRFLOW_CONN_{destination.conn_id.upper()}"] = json.dumps({
+                "conn_type": "http", "host": urls["linkedin:ads"], "login": "cdp-app",
+                "password": LINKEDIN_ACCESS_TOKEN})
 
 
 def run_dags(logical_date: datetime) -> dict[str, str]:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from b2b_cdp import localstack
-from tests.distributed.airflow_api import AirflowApi
+from b2b_cdp.airflow_api import AirflowApi
 
 pytestmark = pytest.mark.distributed
 

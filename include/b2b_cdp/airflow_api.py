@@ -1,4 +1,5 @@
-"""The Airflow REST API as the UI uses it: a JWT from /auth/token, then /api/v2 calls."""
+"""The Airflow REST API as the UI uses it: a JWT from /auth/token, then /api/v2 calls. Used by
+`make test-distributed` and bench/activation_latency.py to drive a `make up` stack."""
 
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ class AirflowApi:
 
     def unpause(self, dag_id: str) -> None:
         self._call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self._call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": True})
+
+    def runs(self, dag_id: str, **filters) -> list[dict]:
+        """The DAG's runs, oldest first (filters as the API takes them, e.g. run_after_gte)."""
+        params = {"limit": 100, "order_by": "run_after", **filters}
+        return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params)["dag_runs"]
 
     def trigger(self, dag_id: str, logical_date: str) -> str:
         """Trigger a run as the UI's trigger form does; returns its run id."""
