@@ -424,6 +424,7 @@ def evaluate_sandbox(cfg: CdpConfig, sandbox: Sandbox, *, as_of: datetime, run_i
 
 
 STREAM_CURSOR = {"source_id": "segmentation", "stream": "streaming"}
+STREAM_LOOKBACK = timedelta(minutes=10)    # longer than any landing or stitching transaction
 
 
 def evaluate_streaming(cfg: CdpConfig, sandbox: Sandbox, *, run_id: str) -> dict[str, dict[str, int]]:
@@ -437,7 +438,10 @@ def evaluate_streaming(cfg: CdpConfig, sandbox: Sandbox, *, run_id: str) -> dict
     with warehouse.connect(sandbox) as conn:
         as_of = warehouse.fetch_all(conn, "segments/stream_clock")[0][0]
         cursor = warehouse.fetch_all(conn, "incremental/get_cursor", STREAM_CURSOR)
-        since = datetime.fromisoformat(cursor[0][0]) if cursor else datetime.min.replace(tzinfo=as_of.tzinfo)
+        # A row carries the time it was written: one committed after the previous pass took its
+        # snapshot bears an earlier time. Looking back re-evaluates a few people twice, misses none.
+        since = (datetime.fromisoformat(cursor[0][0]) - STREAM_LOOKBACK if cursor
+                 else datetime.min.replace(tzinfo=as_of.tzinfo))
         with warehouse.run(conn, "segments/stage_stream_persons", {
                 "since": since, "segment_ids": [s.id for s in segments]}) as cur:
             people = cur.rowcount

@@ -11,7 +11,7 @@ from b2b_cdp import identity, segments, warehouse
 from b2b_cdp.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, load_config
 from tests.integration.test_pipeline_stages import ingest_everything
 
-P1_LEAD = "1001@111-AAA-111.Marketo"
+P1_LEAD, P2_LEAD = "1001@111-AAA-111.Marketo", "1002@111-AAA-111.Marketo"
 
 
 @pytest.fixture
@@ -77,11 +77,23 @@ def test_a_landed_event_enters_its_person_and_the_sliding_window_lets_them_go(
     # activation run is triggered by a pass that changed nothing.
     unchanged, announced = streaming_pass("s3")
     assert (unchanged[segment]["entered"], announced) == (0, [])
-    with warehouse.connect(sandbox) as conn:   # time passes: the visit falls out of the hour
-        conn.execute("UPDATE core_event SET occurred_at = occurred_at - %s WHERE source_key LIKE 'live-1@%%'",
+    # A visit whose landing committed after s3 read its clock, written (changed_at) before it: the
+    # next pass still sees it.
+    with warehouse.connect(sandbox) as conn:
+        (clock,), = conn.execute("SELECT cursor FROM ops_sync_cursor WHERE source_id = 'segmentation'").fetchall()
+        conn.execute("""INSERT INTO core_event (source_key, instance, person_key, activity_type_id, event_type,
+                                                occurred_at, primary_value, url, attributes, extracted_at, changed_at)
+                        VALUES ('live-2@111-AAA-111.Marketo', '111-AAA-111', %s, 1, 'Visit Webpage',
+                                now() - interval '5 minutes', 'bodea.com/products/new-product',
+                                'bodea.com/products/new-product', '{}', now(), %s::timestamptz - interval '30 seconds')""",
+                     (P2_LEAD, clock))
+    late = segments.evaluate_streaming(streaming_config, sandbox, run_id="s3b")
+    assert late[segment] == {"members": 2, "entered": 1, "exited": 0}
+    with warehouse.connect(sandbox) as conn:   # time passes: the visits fall out of the hour
+        conn.execute("UPDATE core_event SET occurred_at = occurred_at - %s WHERE source_key LIKE 'live-%%'",
                      (timedelta(hours=2),))
     left = segments.evaluate_streaming(streaming_config, sandbox, run_id="s4")
-    assert left[segment] == {"members": 0, "entered": 0, "exited": 1}
+    assert left[segment] == {"members": 0, "entered": 0, "exited": 2}
     # The batch segment was not touched by the streaming passes.
     with warehouse.connect(sandbox) as conn:
         assert conn.execute("SELECT count(*) FROM audience_evaluation "
