@@ -225,6 +225,8 @@ def stale_attributes(sandbox, destination: MarketoDestination, keys: dict,
                      members: set[str]) -> dict[str, tuple[int, dict]]:
     """Held members whose lead was last sent other attributes than their profile maps to now:
     person id -> (lead id, the fields to send)."""
+    if not members:
+        return {}
     with warehouse.connect(sandbox) as conn:
         held = {p: (key, sent) for p, key, sent in warehouse.fetch_all(conn, "activation/held_payloads", keys)
                 if p in members}
@@ -299,6 +301,7 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
     calls_before = client.api_calls
     added = removed = skipped = 0
     added_keys: set[str] = set()
+    added_people: set[str] = set()
 
     if to_add:
         with warehouse.connect(sandbox) as conn:
@@ -326,6 +329,7 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
                 if result.get("status") == "added":
                     added += 1
                     added_keys.add(str(lead_id))
+                    added_people.add(person_id)
                     statements.append(("activation/record_added", {
                         "person_id": person_id, "member_key": str(lead_id), "synced_at": _utcnow(),
                         # A lead created from the mapped attributes holds them already.
@@ -357,9 +361,10 @@ def sync_static_list(cfg: CdpConfig, destination: MarketoDestination, audience: 
         record(statements)
     outcome = {"audience_size": len(desired), "added": added, "removed": removed, "skipped": skipped}
     if destination.update_attributes:
-        # Every member now held, the ones just added included (a matched lead was sent no attributes).
-        # A refused update is in activation_record_status (action update) and is sent again next run.
-        updated, refused = update_leads(client, stale_attributes(sandbox, destination, keys, set(desired)), record)
+        # The planned ones and the members just added (a matched lead was sent no attributes). A
+        # refused update is in activation_record_status (action update) and is sent again next run.
+        stale |= stale_attributes(sandbox, destination, keys, added_people)
+        updated, refused = update_leads(client, stale, record)
         record([("activation/record_updates", {"planned_update": None, "updated": updated})])
         outcome |= {"updated": updated, "update_refused": refused}
     outcome["api_calls"] = client.api_calls - calls_before

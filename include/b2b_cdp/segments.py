@@ -454,12 +454,10 @@ def evaluate_streaming(cfg: CdpConfig, sandbox: Sandbox, *, run_id: str) -> dict
     return results
 
 
+# A streaming pass scans, and closes memberships among, only the people it re-evaluates.
 STREAM_SCOPES = {"person_scope": "JOIN stream_persons s ON s.person_id = p.person_id",
-                 "qualifying_scope": "JOIN stream_persons s ON s.person_id = q.person_id",
                  "exit_scope": "AND m.person_id IN (SELECT person_id FROM stream_persons)"}
-BATCH_SCOPES = {"person_scope": "", "qualifying_scope": "", "exit_scope": ""}
-# Where account audiences keep their members (person segments: sql/segments/apply_layer.sql).
-ACCOUNT_MEMBERSHIP = {"membership": "audience_account_membership", "member": "account_id"}
+BATCH_SCOPES = {"person_scope": "", "exit_scope": ""}
 
 
 def layers(segments: list[Segment | AccountSegment], compiled: list[CompiledSegment]) -> list[list[int]]:
@@ -488,17 +486,14 @@ def _evaluate_pass(conn, segments: list[Segment | AccountSegment], compiled: lis
     (excluded,), = warehouse.fetch_all(conn, "segments/excluded_profiles")
     scopes = STREAM_SCOPES if streaming else BATCH_SCOPES
     counts: dict[str, tuple[int, int, int]] = {}
-    staged = False
+    if any(query.audience == "person" for query in compiled):
+        warehouse.run(conn, "segments/create_qualifying").close()
     for layer in layers(segments, compiled):
-        people = [i for i in layer if compiled[i].audience == "person"]
-        if people:
-            if not staged:
-                warehouse.run(conn, "segments/create_qualifying").close()
-                staged = True
-            counts |= _evaluate_layer(conn, [compiled[i] for i in people], facts, scopes)
+        if people := [compiled[i] for i in layer if compiled[i].audience == "person"]:
+            counts |= _evaluate_layer(conn, people, facts, scopes)
         for i in layer:
             if compiled[i].audience == "account":
-                counts[segments[i].id] = _evaluate_accounts(conn, segments[i], compiled[i], facts.as_of, scopes)
+                counts[segments[i].id] = _evaluate_accounts(conn, segments[i], compiled[i], facts.as_of)
     results = {}
     for segment, query in zip(segments, compiled):
         open_before, exited, entered = counts[segment.id]
@@ -532,12 +527,12 @@ def _evaluate_layer(conn, layer: list[CompiledSegment], facts: PassFacts,
     return counts
 
 
-def _evaluate_accounts(conn, segment: AccountSegment, compiled: CompiledSegment, as_of: datetime,
-                       scopes: dict[str, str]) -> tuple[int, int, int]:
+def _evaluate_accounts(conn, segment: AccountSegment, compiled: CompiledSegment,
+                       as_of: datetime) -> tuple[int, int, int]:
     """One account audience: who qualifies, the memberships of those who left closed, the new ones
     opened; (open before, exited, entered)."""
     with conn.cursor() as cur:
-        cur.execute(_fragment("apply_membership", members=compiled.sql, **ACCOUNT_MEMBERSHIP, **scopes),
+        cur.execute(_fragment("apply_account_membership", members=compiled.sql),
                     {**compiled.params, "segment_id": segment.id, "as_of": as_of})
         (open_before, exited, entered), = cur.fetchall()
     return open_before, exited, entered
