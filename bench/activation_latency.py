@@ -16,8 +16,9 @@ destinations' APIs until the member is in, then ages the visit out of its hour a
 member is out everywhere. By default the visit is written straight into core_event (as
 tests/integration/test_streaming_segments.py does): the streaming path alone. With --via-source it
 is added at the Marketo emulator instead, and that instance's incremental sync (back on its
-5-minute schedule) and the stitching bring it in, as they would a real visit. Exits move the
-visit two hours back in core_event either way: at the source it would leave its hour an hour later.
+schedule, every minute by default) and the stitching bring it in, as they would a real visit.
+Exits move the visit two hours back in core_event either way: at the source it would leave its
+hour an hour later.
 Reported: p50/p95/max (nearest rank) of entries and exits against the 2-minute target and the
 15-minute limit, with each round's timings and the activation runs that carried it.
 """
@@ -26,48 +27,40 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import requests
 import yaml
 
 from _shared import ROOT, machine, workspace, write_report
+from _stack import (MARKETO, MARKETO_SOURCE, MEMBER_LEAD, load_sources, nearest_rank, utcnow, visit_at_source,
+                    wait_for_dags, wall_clock_scenario)
 
 SEGMENT = "bench_new_product_visitors_last_hour"
-MARKETO = "marketo:111-AAA-111"
-MARKETO_SOURCE = MARKETO_DESTINATION = "marketo_111_aaa_111"   # the instance is both
+MARKETO_DESTINATION = MARKETO_SOURCE   # the instance is both
 STATIC_LIST = 9002                 # a list of its own: one static list takes one segment
 LINKEDIN_DESTINATION = "linkedin_ads"
 AD_ACCOUNT = 508_123_456
-MEMBER_EMAIL, MEMBER_LEAD, MEMBER_RECORD = "p1@townsend.com", 1001, "1001@111-AAA-111.Marketo"
+MEMBER_EMAIL, MEMBER_RECORD = "p1@townsend.com", "1001@111-AAA-111.Marketo"
 TARGET_S, LIMIT_S = 120, 900       # the issue: under 2 minutes, at most 15
 POLL_S = 1.0
 # A destination that has not caught up a minute past the limit has failed the round: stop there.
 PHASE_TIMEOUT_S = LIMIT_S + 60
-FIRST_LOAD_TIMEOUT_S = 900
 LINKEDIN_HEADERS = {"LinkedIn-Version": "202505", "X-Restli-Protocol-Version": "2.0.0"}
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def bench_scenario(work: Path) -> Path:
-    """Bodea with its clock at the wall clock (the emulators then stamp what they serve as the
-    warehouse does) and the static list the streaming segment goes to."""
-    raw = yaml.safe_load((ROOT / "include" / "scenarios" / "bodea.yaml").read_text())
-    raw["clock"] = utcnow().replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    instance = next(m for m in raw["marketo"] if m["munchkin_id"] == MARKETO.split(":", 1)[1])
-    instance["static_lists"].append({"id": STATIC_LIST, "name": "New product visitors, last hour"})
-    path = work / "scenario.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
+    """Bodea on the wall clock, with the static list the streaming segment goes to."""
+    def add_list(raw):
+        instance = next(m for m in raw["marketo"] if m["munchkin_id"] == MARKETO.split(":", 1)[1])
+        instance["static_lists"].append({"id": STATIC_LIST, "name": "New product visitors, last hour"})
+
+    return wall_clock_scenario(work, add_list)
 
 
 def bench_config(work: Path) -> Path:
@@ -182,51 +175,6 @@ def phase(changed_at: datetime, seen: dict) -> dict:
             round((done - seen["membership"]).total_seconds(), 1)}
 
 
-def stats(values: list[float | None]) -> dict:
-    """p50/p95/max by nearest rank (with a handful of rounds p95 is the slowest or next to it)."""
-    measured = sorted(v for v in values if v is not None)
-    if not measured:
-        return {"rounds": 0}
-
-    def rank(q):
-        return measured[max(0, math.ceil(q * len(measured)) - 1)]
-
-    return {"rounds": len(measured), "missed": len(values) - len(measured), "p50": rank(0.5), "p95": rank(0.95),
-            "max": measured[-1], "under_target": sum(v <= TARGET_S for v in measured),
-            "under_limit": sum(v <= LIMIT_S for v in measured)}
-
-
-def wait_for_dags(api, wanted: set[str]) -> None:
-    """Until the DAGs are parsed. Each DAG file's DAGs appear together, so one ingest DAG stands
-    for them all (which source has which first-load DAG is decided once they are there)."""
-    deadline = time.monotonic() + 300
-    while True:
-        parsed = api.dag_ids()
-        if wanted <= parsed and any(dag_id.startswith("ingest_") for dag_id in parsed):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"DAGs not parsed within 300 s: {sorted(wanted - parsed)}")
-        time.sleep(3)
-
-
-def load_sources(api, cfg, logical_date: str) -> None:
-    """Each source's first load and the stitching, as `make demo` orders them, then the ingestion
-    paused: the rounds measure the streaming path alone, on a stack not also syncing every 5 minutes."""
-    first_loads = [f"ingest_backfill__{s.id}" if f"ingest_backfill__{s.id}" in api.dag_ids()
-                   else f"ingest_incremental__{s.id}" for s in cfg.sources]
-    for stage in (first_loads, ["identity_stitching"]):
-        runs = {}
-        for dag_id in stage:
-            api.unpause(dag_id)
-            runs[dag_id] = api.trigger(dag_id, logical_date)
-        states = api.wait_for_runs(runs, timeout=FIRST_LOAD_TIMEOUT_S)
-        if set(states.values()) != {"success"}:
-            raise RuntimeError(f"first load failed: {states}")
-        for dag_id in stage:
-            if dag_id.startswith("ingest_"):
-                api.pause(dag_id)
-
-
 def wait_for_streaming_pass(api, after: datetime) -> None:
     """The first pass looks at everyone; the rounds start once one has succeeded."""
     deadline = time.monotonic() + 300
@@ -253,18 +201,6 @@ def land_visit(conn, round_number: int) -> datetime:
          visited_url(round_number))).fetchone()[0]
 
 
-def visit_at_source(control_url: str, round_number: int) -> datetime:
-    """The visit happens at Marketo (the emulator, on the wall clock): the incremental sync, the
-    stitching and then the streaming pass bring it in, as they would a real one."""
-    happened_at = utcnow()
-    response = requests.post(f"{control_url}/control/mutations", timeout=30, json={
-        "instance": MARKETO, "action": "add_activity",
-        "args": {"lead_id": MEMBER_LEAD, "activity_type_id": 1, "primary_attribute_value": visited_url(round_number),
-                 "attributes": [{"name": "Webpage URL", "value": visited_url(round_number).split(".com", 1)[1]}]}})
-    response.raise_for_status()
-    return happened_at
-
-
 def age_visit(conn, round_number: int) -> datetime:
     """Two hours earlier: the visit is out of the segment's hour from now on."""
     aged_at, = conn.execute("UPDATE core_event SET occurred_at = occurred_at - interval '2 hours' "
@@ -276,7 +212,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--via-source", action="store_true",
-                        help="entries through the Marketo emulator and the incremental sync (every 5 minutes)")
+                        help="entries through the Marketo emulator and the incremental sync (on its schedule)")
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "bench" / "activation_latency.json")
     args = parser.parse_args()
     work = workspace("cdp-activation-latency-")
@@ -312,7 +248,7 @@ def main() -> int:
         print(f"Airflow on {stack.api_url} (logs in {home / 'logs'}); loading the sources", flush=True)
         load_sources(api, cfg, yaml.safe_load(scenario.read_text())["clock"])
         streaming_since = utcnow()
-        if args.via_source:   # the source's sync back on its 5-minute schedule (stitching follows its assets)
+        if args.via_source:   # the source's sync back on its schedule (stitching follows its assets)
             streaming_dags.append(f"ingest_incremental__{MARKETO_SOURCE}")
         for dag_id in streaming_dags:
             api.unpause(dag_id)
@@ -321,7 +257,7 @@ def main() -> int:
         print(f"Stack up and loaded in {setup_s} s; {args.rounds} rounds", flush=True)
 
         destinations = Destinations(stack.emulator_urls)
-        land = ((lambda conn, n: visit_at_source(stack.emulator_urls["control"], n)) if args.via_source
+        land = ((lambda conn, n: visit_at_source(stack.emulator_urls["control"], visited_url(n))) if args.via_source
                 else land_visit)
 
         def measure(round_number: int, change, entering: bool, into: list) -> bool:
@@ -346,7 +282,7 @@ def main() -> int:
         localstack.down(home)
 
     def summary(rounds):
-        return {key: stats([r[key] for r in rounds]) for key in
+        return {key: nearest_rank([r[key] for r in rounds], TARGET_S, LIMIT_S) for key in
                 ("to_membership_s", "to_marketo_s", "to_linkedin_s", "to_both_destinations_s",
                  "membership_to_both_destinations_s")}
 
@@ -355,7 +291,7 @@ def main() -> int:
         "segment": SEGMENT, "destinations": {MARKETO_DESTINATION: f"static list {STATIC_LIST}",
                                              LINKEDIN_DESTINATION: f"USER DMP segment, ad account {AD_ACCOUNT}"},
         "event_path": ("entries: a visit added at the Marketo emulator, brought in by ingest_incremental "
-                       "(every 5 minutes) and identity_stitching" if args.via_source else
+                       "(on its schedule) and identity_stitching" if args.via_source else
                        "entries: INSERT into core_event, not through the Marketo emulator and the incremental sync")
                       + "; exits: the visit's occurred_at moved 2 h back in core_event",
         "entries": summary(entries), "exits": summary(exits),

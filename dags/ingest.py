@@ -42,11 +42,17 @@ def check_landed_rows(source):
 
 
 def normalize_to_core(source):
-    """The source's raw records into core; announces the source's core asset to identity stitching."""
+    """The source's raw records into core; announces the source's core asset to identity stitching,
+    unless there was nothing new (a skipped task emits no asset event: no stitching run for nothing)."""
     @task(task_id="normalize_to_core", outlets=[core_asset(source.id)])
-    def normalize_source():
+    def normalize_source() -> int:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from b2b_cdp.ingest import normalize
-        normalize(source.id)
+        batches = normalize(source.id)
+        if not batches:
+            raise AirflowSkipException("no new batch: nothing to announce")
+        return batches
 
     return normalize_source()
 
@@ -125,19 +131,20 @@ for _source in load_config().sources:
 INCREMENTAL_DOC = """
 ### Incremental sync of `{source_id}` ({type})
 
-Every 5 minutes: what changed at the source since the last sync ({what}), landed in the raw lake
+Every {every}: what changed at the source since the last sync ({what}), landed in the raw lake
 with its cursor in the same transaction, normalised into core, then announced to
-`identity_stitching`. Freshness (source change -> lake) is recorded per batch in `ops_freshness`;
+`identity_stitching` (a run that brought nothing new announces nothing: its last task skips). Freshness (source change -> lake) is recorded per batch in `ops_freshness`;
 a run still going after 10 minutes (the profile window) raises a deadline alert.
 """
 
 
 def incremental_dag(source, kind: str, what: str, tag: str):
-    """Every 5 minutes, one run at a time, with a deadline alert at the profile window."""
-    return dag(dag_id=f"ingest_incremental__{source.id}", schedule="*/5 * * * *", catchup=False,
+    """On the source's sync period, one run at a time, with a deadline alert at the profile window."""
+    every = "minute" if source.sync_every_minutes == 1 else f"{source.sync_every_minutes} minutes"
+    return dag(dag_id=f"ingest_incremental__{source.id}", schedule=source.sync_schedule, catchup=False,
                max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "ingest", "incremental", tag],
                deadline=latency_deadline("profile", PROFILE_WINDOW),
-               doc_md=INCREMENTAL_DOC.format(source_id=source.id, type=kind, what=what))
+               doc_md=INCREMENTAL_DOC.format(source_id=source.id, type=kind, what=what, every=every))
 
 
 def marketo_incremental(source):

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 QUOTA_TIMEZONE = ZoneInfo("America/Chicago")   # Marketo's daily limits reset at midnight Central
 RESUME_MARGIN = timedelta(minutes=1)
+# Windows queued ahead of the one landing: Marketo builds 2 exports at a time (10 may queue), so
+# two ahead keep both of its slots busy while a file lands.
+LOOK_AHEAD = 2
 
 
 class QuotaExhausted(Exception):
@@ -137,19 +140,20 @@ def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -
         save("backfill/mark_loaded", {**window, "rows": loaded, "file_size": file_size})
         _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
 
-    # While one window's file lands, Marketo already builds the next one's (it runs 2 jobs at a
+    # While one window's file lands, Marketo already builds the next ones' (it runs 2 jobs at a
     # time): the source's export time overlaps our landing instead of adding to it.
     pending = [row for row in planned if row[3] != "loaded"]
     submitted: dict[datetime, str] = {}
     for index, (start, end, export_id, status, batch_id) in enumerate(pending):
         if start not in submitted:
             submitted[start] = submit(start, end, export_id)
-        if index + 1 < len(pending):
-            ahead = pending[index + 1]
+        for ahead in pending[index + 1:index + 1 + LOOK_AHEAD]:
+            if ahead[0] in submitted:
+                continue
             try:
                 submitted[ahead[0]] = submit(ahead[0], ahead[1], ahead[2])
             except QuotaExhausted:
-                pass   # this window still lands; the next turn pauses the backfill
+                break   # the windows queued still land; the next turn pauses the backfill
         collect(start, submitted[start], status, batch_id)
     return _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
 

@@ -66,7 +66,31 @@ class _Source(_Model):
     feeds: list[Feed] = Field(min_length=1)
 
 
-class MarketoSource(_Source):
+# Periods an hourly cron can keep evenly: `*/7` would run at :56 and again at :00.
+SYNC_PERIODS_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
+
+
+class _SyncedSource(_Source):
+    # How often the incremental sync runs. Every minute keeps a change's way to the profile well
+    # inside the 10-minute window; each run costs a few API calls (see the README's call budget).
+    sync_every_minutes: int = 1
+
+    @field_validator("sync_every_minutes")
+    @classmethod
+    def _divides_the_hour(cls, value: int) -> int:
+        if value not in SYNC_PERIODS_MINUTES:
+            raise ValueError(f"must be one of {', '.join(map(str, SYNC_PERIODS_MINUTES))} (a period that "
+                             "divides the hour)")
+        return value
+
+    @property
+    def sync_schedule(self) -> str:
+        """The incremental sync's cron schedule."""
+        every = self.sync_every_minutes
+        return {1: "* * * * *", 60: "0 * * * *"}.get(every, f"*/{every} * * * *")
+
+
+class MarketoSource(_SyncedSource):
     type: Literal["marketo"]
     munchkin_id: str = Field(pattern=r"^\d{3}-[A-Z]{3}-\d{3}$")
     conn_id: str
@@ -83,7 +107,7 @@ class MarketoSource(_Source):
         return f"marketo:{self.munchkin_id}"
 
 
-class SalesforceSource(_Source):
+class SalesforceSource(_SyncedSource):
     type: Literal["salesforce"]
     org_id: str = Field(pattern=r"^00D[0-9A-Za-z]{12,15}$")
     conn_id: str
@@ -105,7 +129,7 @@ class MdmSource(_Source):
     path: str
 
 
-class WebEventsSource(_Source):
+class WebEventsSource(_SyncedSource):
     """Experience events (ECID, email when known, timestamp, URL) dropped as JSON-lines files."""
     type: Literal["web_events"]
     path: str

@@ -2,8 +2,9 @@
 
 Marketo: activities through paging tokens (up to 10 activity types per stream), lead changes
 (then the changed leads themselves, 300 ids per call) and deleted leads. Salesforce: every object
-by SystemModstamp with a lookback, through queryAll so deletions arrive as IsDeleted rows; the
-overlap is de-duplicated on Id by normalisation. Each page is landed in the same transaction as
+by SystemModstamp with a lookback, through queryAll so deletions arrive as IsDeleted rows; a
+record the lookback re-reads with the Id and SystemModstamp an earlier sync landed is not landed
+again (and normalisation keeps the newest extraction of each Id). Each page is landed in the same transaction as
 the cursor that follows it, so a crash never skips nor repeats a page.
 
 Freshness (source change -> lake) is measured per batch on the source's own clock and recorded in
@@ -162,17 +163,49 @@ def sync_salesforce_object(source_id: str, obj: str, run_id: str, run_at: dateti
     tracker = NewestChange(cursor)
     table = f"raw_salesforce_{obj.lower()}"
     batch_id = ingest_batch_id(source_id, run_id, stream.stream)
+    keys = {"source_id": source_id, "stream": stream.stream}
+    with warehouse.connect(stream.sandbox) as conn:
+        recent = RecentRecords(warehouse.fetch_all(conn, "incremental/recent_records", keys))
 
     def advance(conn, rows: int) -> None:
         tracker.save(conn, source_id, stream.stream)
+        if tracker.newest is not None:
+            warehouse.run(conn, "incremental/remember_recent", {
+                **keys, **recent.landed_arrays(),
+                "keep_after": tracker.newest - timedelta(seconds=source.lookback_seconds)}).close()
         if rows:
             stream.record_freshness(conn, table, batch_id, "SystemModstamp", client.policy.server_now())
 
     rows = land(cfg, source_id, table, obj, batch_id, run_at,
-                tracker.watch(client.query(soql, include_deleted=True)),
+                recent.new_only(tracker.watch(client.query(soql, include_deleted=True))),
                 api_calls=lambda: client.api_calls, then=advance)
-    log.info("%s %s: %d changed rows since %s", source_id, obj, rows, since.isoformat() if since else "the start")
+    log.info("%s %s: %d changed rows since %s (%d re-read within the lookback, already landed)", source_id,
+             obj, rows, since.isoformat() if since else "the start", recent.skipped)
     return rows + sweep_salesforce_deletions(source_id, obj, run_id, client)
+
+
+class RecentRecords:
+    """The (Id, SystemModstamp) pairs a stream's earlier syncs landed within the lookback: records
+    streaming by that are among them are passed over; the others are noted as landed."""
+
+    def __init__(self, landed_before: Iterable[tuple[str, datetime]]):
+        self.before = set(landed_before)
+        self.landed: list[tuple[str, datetime]] = []
+        self.skipped = 0
+
+    def new_only(self, records: Iterable[dict]) -> Iterator[dict]:
+        for record in records:
+            stamp = record.get("SystemModstamp")
+            key = (record.get("Id"), datetime.strptime(stamp, SALESFORCE_TIME)) if stamp else None
+            if key in self.before:
+                self.skipped += 1
+                continue
+            if key is not None and key[0]:
+                self.landed.append(key)
+            yield record
+
+    def landed_arrays(self) -> dict[str, list]:
+        return {"record_ids": [k[0] for k in self.landed], "modstamps": [k[1] for k in self.landed]}
 
 
 def sweep_salesforce_deletions(source_id: str, obj: str, run_id: str, client) -> int:

@@ -265,17 +265,18 @@ def land_web_events(source_id: str, run_id: str, extracted_at: datetime) -> int:
 # ---------------------------------------------------------------------------- raw -> core
 
 
-def normalize(source_id: str) -> None:
+def normalize(source_id: str) -> int:
     """Bring the source's raw batches not normalised yet into core, in every sandbox it feeds
     (set-based upserts; the batches are marked in the same transaction, so a failed run leaves
-    them for the next)."""
+    them for the next). Returns how many of the batches normalised held rows, over every sandbox."""
     cfg = load_config()
     source = cfg.source(source_id)
     crm_org = source.crm.org_id if isinstance(source, MarketoSource) and source.crm else None
+    normalized = 0
     for sandbox in cfg.sandboxes_fed_by(source_id):
         with warehouse.connect(sandbox) as conn:
-            batch_ids = [row[0] for row in warehouse.fetch_all(conn, "ops/pending_batches",
-                                                                {"source_id": source_id})]
+            pending = warehouse.fetch_all(conn, "ops/pending_batches", {"source_id": source_id})
+            batch_ids = [batch_id for batch_id, _rows in pending]
             if not batch_ids:
                 log.info("%s: no new %s batch to normalise", sandbox.schema, source_id)
                 continue
@@ -286,3 +287,5 @@ def normalize(source_id: str) -> None:
                     log.info("%s: %s upserted %d core rows", sandbox.schema, step, cur.rowcount)
             warehouse.run(conn, "ops/mark_normalized", {"batch_ids": batch_ids}).close()
             log.info("%s: %d %s batch(es) normalised", sandbox.schema, len(batch_ids), source_id)
+            normalized += sum(1 for _batch_id, rows in pending if rows)
+    return normalized

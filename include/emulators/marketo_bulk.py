@@ -118,6 +118,7 @@ class BulkExports:
             raise MarketoError("1029", "Too many jobs in queue")
         job["status"] = "Queued"
         job["queuedAt"] = format_marketo(self.instance.now())
+        self._build_ahead()
         self.instance.save_state()
         return job
 
@@ -129,7 +130,8 @@ class BulkExports:
         if job["status"] == "Queued" and self._count("Processing") < MAX_PROCESSING:
             job["status"] = "Processing"
             job["startedAt"] = format_marketo(self.instance.now())
-            self._start_build(job)
+            if export_id not in self._builds:
+                self._start_build(job)
             self.instance.save_state()
         elif job["status"] == "Processing":
             # No build after a restart: the file is built again, as the job never completed.
@@ -137,8 +139,21 @@ class BulkExports:
             self._built.wait_for(lambda: build["done"], timeout=BUILD_WAIT_SECONDS)
             if build["done"] and job["status"] == "Processing":
                 self._finish(job, build)
+                self._build_ahead()
                 self.instance.save_state()
         return job
+
+    def _build_ahead(self) -> None:
+        """Queued jobs start building their files, oldest first, while fewer than MAX_PROCESSING
+        builds are running: Marketo works its queue on its own, not when a client polls. The job's
+        status still moves Queued -> Processing -> Completed on polls, as before."""
+        running = sum(1 for build in self._builds.values() if not build["done"])
+        for job in self.jobs.values():
+            if running >= MAX_PROCESSING:
+                return
+            if job["status"] == "Queued" and job["exportId"] not in self._builds:
+                self._start_build(job)
+                running += 1
 
     def cancel(self, obj: str, export_id: str) -> dict:
         job = self.job(obj, export_id)

@@ -107,3 +107,29 @@ def test_a_streaming_segment_gets_the_streaming_dag(tmp_path, monkeypatch):
     streaming = bag.dags["segmentation_streaming"]
     assert streaming.timetable.summary == "Asset or * * * * *"
     assert {t.task_id for t in streaming.tasks} == {"check_guardrails", "evaluate_streaming__cdp_bodea_prod"}
+
+
+def test_incremental_syncs_follow_their_configured_period(tmp_path, monkeypatch):
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    from b2b_cdp.config import DEFAULT_CONFIG_PATH
+
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    next(s for s in raw["sources"] if s["id"] == "salesforce_crm2")["sync_every_minutes"] = 10
+    (tmp_path / "cdp.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_CONFIG", str(tmp_path / "cdp.yaml"))
+    bag = DagBag(dag_folder="dags")
+    assert bag.import_errors == {}
+    schedules = {dag_id: dag.timetable.expression for dag_id, dag in bag.dags.items()
+                 if dag_id.startswith("ingest_incremental__")}
+    assert schedules.pop("ingest_incremental__salesforce_crm2") == "*/10 * * * *"
+    assert set(schedules.values()) == {"* * * * *"}
+    assert "Every 10 minutes" in bag.dags["ingest_incremental__salesforce_crm2"].doc_md
+    for dag_id in schedules:
+        assert bag.dags[dag_id].max_active_runs == 1, dag_id
+
+
+def test_one_stitching_run_at_a_time(dagbag):
+    # Syncs every minute announce often; two stitching runs of one sandbox must not interleave.
+    assert dagbag.dags["identity_stitching"].max_active_runs == 1

@@ -1,6 +1,6 @@
 """Ingestion against the emulators' limits, faults and time machine: nothing lost, nothing doubled."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -78,11 +78,22 @@ def test_salesforce_sync_reads_late_commits_within_the_lookback_and_deletions(sa
     emails = {e for e, in rows(sandbox, "SELECT email FROM core_person WHERE NOT is_deleted AND system = 'Salesforce'")}
     assert {"new@townsend.com", "late@townsend.com"} <= emails
     assert "a1@acmerobotics.com" not in emails
-    # Re-reading the lookback window lands rows again, but core holds each contact once.
-    incremental.sync_salesforce_object("salesforce_crm1", "Contact", "inc-2", CLOCK)
+    # Re-reading the lookback window lands nothing already landed, and the run announces nothing...
+    assert incremental.sync_salesforce_object("salesforce_crm1", "Contact", "inc-2", CLOCK) == 0
+    assert ingest.normalize("salesforce_crm1") == 0
+    # ...but another late commit inside the lookback still lands, once.
+    (cursor,), = rows(sandbox, "SELECT cursor FROM ops_sync_cursor WHERE stream = 'sobject:Contact'")
+    late = datetime.fromisoformat(cursor) - timedelta(minutes=5)
+    bodea_fleet.mutate(org, "commit_late", obj="Contact", record={
+        "AccountId": "001A00000000001AAA", "Email": "later@townsend.com", "LastName": "Later"},
+        system_modstamp=late.strftime("%Y-%m-%dT%H:%M:%S.000+0000"))
+    assert incremental.sync_salesforce_object("salesforce_crm1", "Contact", "inc-3", CLOCK) == 1
+    assert incremental.sync_salesforce_object("salesforce_crm1", "Contact", "inc-4", CLOCK) == 0
     ingest.normalize("salesforce_crm1")
     assert rows(sandbox, "SELECT count(*), count(DISTINCT source_key) FROM core_person "
-                         "WHERE email = 'late@townsend.com'") == [(1, 1)]
+                         "WHERE email IN ('late@townsend.com', 'later@townsend.com')") == [(2, 2)]
+    assert rows(sandbox, "SELECT count(*) FROM raw_salesforce_contact WHERE \"Email\" = 'late@townsend.com'") == [
+        (1,)]
 
 
 def test_get_deleted_sweeps_deletions_once(sandbox, bodea_fleet):
@@ -115,11 +126,11 @@ def test_a_crash_after_the_export_resumes_the_same_export(sandbox, bodea_fleet, 
     used_at_start = bodea_fleet.instance(MKTO_KEY).bytes_exported_today
     with pytest.raises(RuntimeError, match="worker killed"):
         backfill.backfill_object(MKTO, "leads", CLOCK)
-    # The crashed window's export completed; the next window's was already queued (look-ahead).
+    # The crashed window's export completed; the next windows' were already queued (look-ahead).
     exports_at_crash = dict(rows(sandbox, "SELECT window_start, export_id FROM ops_bulk_job "
                                           "WHERE export_id IS NOT NULL AND status <> 'loaded'"))
     (window, status), = rows(sandbox, "SELECT window_start, status FROM ops_bulk_job WHERE status = 'Completed'")
-    assert len(exports_at_crash) == 2 and window in exports_at_crash
+    assert len(exports_at_crash) == 1 + backfill.LOOK_AHEAD and window in exports_at_crash
     monkeypatch.setattr(backfill, "land", real_land)
     result = backfill.backfill_object(MKTO, "leads", CLOCK)
     assert result.windows_done == result.windows_total and result.rows == 4

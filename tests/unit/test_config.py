@@ -149,3 +149,18 @@ def test_linkedin_account_audiences_name_a_solution_interest(raw):
         parse_config({**raw, "destinations": [{**base, "account_audiences": [{"solution_interest": "nope"}]}]})
     with pytest.raises(ConfigError, match="a LinkedIn destination needs audiences or account_audiences"):
         parse_config({**raw, "destinations": [base]})
+
+
+def test_incremental_syncs_run_every_minute_unless_configured_with_a_period_of_the_hour(raw):
+    cfg = parse_config(raw)
+    assert {s.id: s.sync_schedule for s in cfg.sources if s.type != "mdm"} == {
+        "marketo_111_aaa_111": "* * * * *", "marketo_222_bbb_222": "* * * * *",
+        "salesforce_crm1": "* * * * *", "salesforce_crm2": "* * * * *", "web_events": "* * * * *"}
+    raw["sources"][2]["sync_every_minutes"] = 15
+    raw["sources"][5]["sync_every_minutes"] = 60
+    cfg = parse_config(raw)
+    assert cfg.source("salesforce_crm1").sync_schedule == "*/15 * * * *"
+    assert cfg.source("web_events").sync_schedule == "0 * * * *"
+    raw["sources"][0]["sync_every_minutes"] = 7
+    with pytest.raises(ConfigError, match=r"sources\[0\] \(marketo_111_aaa_111\)\.sync_every_minutes: .*divides the hour"):
+        parse_config(raw)

@@ -29,6 +29,7 @@ TOKEN_MARGIN_SECONDS = 60           # refresh a little before expiry, never mid-
 FINAL_JOB_STATES = {"Completed", "Failed", "Canceled"}
 RATE_LIMIT_CALLS, RATE_LIMIT_SECONDS = 100, 20.0   # per instance; 606 beyond
 POOL_SLOTS = 2   # Airflow pool slots per instance: each running task gets an equal share of the limit
+DOWNLOAD_CHUNK = 1 << 20   # export bytes per read: fewer, larger writes into COPY
 
 
 class MarketoError(RuntimeError):
@@ -240,7 +241,7 @@ class MarketoClient:
                 raise MarketoError("206", "the server ignored the Range request on resume", path)
             try:
                 with response:
-                    for chunk in response.iter_content(chunk_size=1 << 16):
+                    for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK):
                         received += len(chunk)
                         yield chunk
                 return
