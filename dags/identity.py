@@ -10,7 +10,7 @@ _cfg = load_config()
 
 
 @dag(dag_id="identity_stitching", schedule=AssetAny(*(core_asset(s.id) for s in _cfg.sources)),
-     catchup=False, default_args=DEFAULT_ARGS, tags=["cdp", "identity"], params={"sandbox": sandbox_param(_cfg)})
+     catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS, tags=["cdp", "identity"], params={"sandbox": sandbox_param(_cfg)})
 def identity_stitching():
     """
     ### Identity stitching and profiles

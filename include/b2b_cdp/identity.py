@@ -2,10 +2,11 @@
 
 Nodes are records (Marketo leads, CRM contacts and leads, web visitors by ECID) and the identities
 they carry (email, ECID, Marketo lead, CRM contact, CRM lead); a person is a connected component.
-Record rules (blocked values, ECID format, role mailboxes, 20 identities per record) are set-based
-SQL; components come from a C routine (scipy.sparse.csgraph) on the links read out with COPY, and
-only the few components that break a graph rule (one value per unique namespace, 50 identities per
-graph) are resolved link by link in Python. Runs are incremental: records changed since the previous
+The candidate links come out in one COPY, with blocked values and ECID format judged and role
+mailboxes flagged in SQL; the blocked patterns and the 20 identities per record are judged
+vectorised in Python, and the accepted and refused links written back with COPY. Components come from a C routine (scipy.sparse.csgraph), and only the few
+components that break a graph rule (one value per unique namespace, 50 identities per graph) are
+resolved link by link in Python. Runs are incremental: records changed since the previous
 run, and the persons they touch, are all that is recomputed. Person ids are stable: a component keeps
 its id, a merge keeps the oldest and records the absorbed ids, a split gets new ids with lineage.
 Accounts: Marketo companies join the CRM accounts they sync with, the MDM joins CRM accounts across
@@ -42,6 +43,7 @@ class Components:
     """record key -> component number, and the links the graph rules refused."""
     labels: dict[str, int] | None = None
     frame: object = None            # pandas DataFrame (record_key, component)
+    sizes: object = None            # pandas DataFrame (component, records, identities)
     rejected: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
@@ -63,7 +65,8 @@ def components(links, rules: IdentityRules) -> Components:
     from scipy.sparse.csgraph import connected_components
 
     if links.empty:
-        return Components(frame=pd.DataFrame({"record_key": [], "component": []}))
+        return Components(frame=pd.DataFrame({"record_key": [], "component": []}),
+                          sizes=pd.DataFrame({"component": [], "records": [], "identities": []}))
     record_codes, records = pd.factorize(links["record_key"])
     identity_keys = links["namespace"] + "\x1f" + links["value"]
     identity_codes, identities = pd.factorize(identity_keys)
@@ -86,6 +89,7 @@ def components(links, rules: IdentityRules) -> Components:
         counts = held.groupby(["component", "scope"])["value"].nunique()
         bad |= set(counts[counts > 1].index.get_level_values(0))
     result = Components()
+    kept = np.ones(len(links), dtype=bool)
     if bad:
         next_label = int(record_labels.max()) + 1
         selected = np.isin(link_component, list(bad))
@@ -94,9 +98,24 @@ def components(links, rules: IdentityRules) -> Components:
         index = pd.Index(records)
         for record_key, local in relabelled.items():
             record_labels[index.get_loc(record_key)] = next_label + local
+        refused = {link[:3] for link in result.rejected}
+        subset_links = subset[["record_key", "namespace", "value"]].itertuples(index=False, name=None)
+        kept[np.flatnonzero(selected)] = [link not in refused for link in subset_links]
         log.info("%d component(s) broke a graph rule; %d link(s) refused", len(bad), len(result.rejected))
     result.frame = pd.DataFrame({"record_key": records, "component": record_labels})
+    result.sizes = _sizes(record_labels, record_codes[kept], identity_codes[kept], len(identities))
     return result
+
+
+def _sizes(record_labels, record_codes, identity_codes, identity_count: int):
+    """Records and distinct identities (those the graph kept) of each component."""
+    import numpy as np
+    import pandas as pd
+
+    labels, compact = np.unique(record_labels, return_inverse=True)
+    held = np.unique(compact[record_codes].astype(np.int64) * identity_count + identity_codes)
+    return pd.DataFrame({"component": labels, "records": np.bincount(compact, minlength=len(labels)),
+                         "identities": np.bincount(held // identity_count, minlength=len(labels))})
 
 
 class _UnionFind:
@@ -188,26 +207,116 @@ def _resolve(subset, rules: IdentityRules) -> tuple[dict[str, int], list[tuple[s
 # ---------------------------------------------------------------------------- the run
 
 
-def _read_links(conn: psycopg.Connection):
-    import pandas as pd
+def _copy_out(conn: psycopg.Connection, name: str, columns: dict, params: dict | None = None):
+    """The CSV a COPY ... TO STDOUT file writes, as a pandas DataFrame (NULL -> None, "" stays "")."""
+    import pyarrow as pa
+    from pyarrow import csv
 
     buffer = io.BytesIO()
-    with conn.cursor() as cur, cur.copy(warehouse.sql_file("identity/export_links")) as copy:
+    with conn.cursor() as cur, cur.copy(warehouse.sql_file(name), params) as copy:
         for block in copy:
             buffer.write(block)
+    if buffer.tell() == 0:
+        return pa.table({column: pa.array([], kind) for column, kind in columns.items()}).to_pandas()
     buffer.seek(0)
-    frame = pd.read_csv(buffer, header=None, names=LINK_COLUMNS, dtype={
-        "record_key": str, "namespace": str, "value": str, "unique_scope": str, "seen_at": float},
-        keep_default_na=False, na_values=[], true_values=["t"], false_values=["f"])
-    frame["joins"] = frame["joins"].astype(bool)
-    return frame
+    return csv.read_csv(buffer, read_options=csv.ReadOptions(column_names=list(columns)),
+                        convert_options=csv.ConvertOptions(
+                            column_types=columns, null_values=[""], strings_can_be_null=True,
+                            quoted_strings_can_be_null=False,
+                            true_values=["t"], false_values=["f"])).to_pandas()
 
 
-def _write(conn: psycopg.Connection, table: str, frame) -> None:
-    data = frame.to_csv(index=False, header=False).encode("utf-8")
-    with conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN WITH (FORMAT csv)") as copy:
+def _copy_in(conn: psycopg.Connection, name: str, frame) -> None:
+    """Rows into a COPY ... FROM STDIN file as CSV: strings quoted, so "" is kept apart from NULL."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    buffer = io.BytesIO()
+    csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buffer,
+                  write_options=csv.WriteOptions(include_header=False))
+    data = buffer.getbuffer()
+    with conn.cursor() as cur, cur.copy(warehouse.sql_file(name)) as copy:
         for start in range(0, len(data), 1 << 20):
             copy.write(data[start:start + (1 << 20)])
+
+
+def _link_types() -> dict:
+    import pyarrow as pa
+
+    return {"record_key": pa.string(), "namespace": pa.string(), "value": pa.string(),
+            "unique_scope": pa.string(), "joins": pa.bool_(), "seen_at": pa.float64()}
+
+
+def _read_links(conn: psycopg.Connection):
+    return _copy_out(conn, "identity/export_links", _link_types())
+
+
+def _matches_any(values, patterns: list[str]):
+    """Case-insensitive search for any of the patterns in each value, vectorised (RE2); patterns RE2
+    cannot run (back-references, look-arounds: the configuration accepts Python's syntax) go
+    through Python's re."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    either = "|".join(f"(?:{pattern})" for pattern in patterns)
+    try:
+        return pc.match_substring_regex(pa.array(values), either, ignore_case=True).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return values.astype(object).str.contains(either, case=False, regex=True).to_numpy(dtype=bool)
+
+
+def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap):
+    """The record rules on the changed records' candidate links, vectorised: refused values come
+    judged from SQL; here the cap of identities per record (own key, CRM record, email, ECID; newest
+    first) and the split into accepted links and refused ones, each written back with COPY.
+    Returns the accepted links in the shape the component computation reads."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    candidates = _copy_out(conn, "identity/candidate_links", {
+        "record_key": pa.string(), "namespace": pa.string(), "value": pa.string(), "unique_scope": pa.string(),
+        "seen_at": pa.string(), "seen_epoch": pa.float64(), "priority": pa.int16(), "refused": pa.string(),
+        "shared": pa.bool_()}, {
+        "blocked_values": rules.blocked_values, "shared_mailboxes": rules.shared_mailboxes,
+        "unique_namespaces": rules.unique_namespaces})
+    lap("candidates")
+    if rules.blocked_patterns:
+        blocked = _matches_any(candidates["value"], rules.blocked_patterns)
+        candidates.loc[blocked, "refused"] = "blocked value"
+    cap = rules.max_identities_per_record
+    judged = candidates["refused"].isna().to_numpy()
+    record_codes, records = pd.factorize(candidates["record_key"])
+    per_record = np.bincount(record_codes[judged], minlength=len(records))
+    over_cap = judged & (per_record[record_codes] > cap)
+    if over_cap.any():
+        # Few records carry more than the cap: only those are ranked (a refused link ranks last).
+        crowded = candidates[over_cap].sort_values(["record_key", "priority", "seen_epoch", "value"],
+                                                   ascending=[True, True, False, True])
+        beyond = crowded.groupby("record_key", sort=False).cumcount().to_numpy() >= cap
+        over_cap[:] = False
+        over_cap[crowded.index[beyond]] = True
+    shared = candidates["shared"].to_numpy()
+    accepted = judged & ~over_cap
+    refusing = ~judged | over_cap | shared
+    reasons = candidates.loc[refusing, "refused"].to_numpy(dtype=object)
+    capped, mailbox = over_cap[refusing], shared[refusing]
+    reasons = np.where(capped & pd.isna(reasons), f"more than {cap} identities on one record", reasons)
+    reasons = np.where(mailbox & pd.isna(reasons), "shared role mailbox: kept on its record, never joins two people",
+                       reasons)
+    refused = candidates.loc[refusing, ["record_key", "namespace", "value"]].assign(reason=reasons, run_id=run_id)
+    links = candidates.loc[accepted, ["record_key", "namespace", "value", "unique_scope", "seen_at", "seen_epoch",
+                                      "shared"]]
+    del candidates
+    links["joins"] = ~links.pop("shared")
+    lap("judge_links")
+    _copy_in(conn, "identity/write_rejected_links", refused)
+    _copy_in(conn, "identity/write_links", links[["record_key", "namespace", "value", "unique_scope", "joins",
+                                                  "seen_at"]])
+    lap("write_links")
+    links["unique_scope"] = links["unique_scope"].fillna("")
+    links["seen_at"] = links.pop("seen_epoch")
+    return links[LINK_COLUMNS].reset_index(drop=True)
 
 
 def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> dict[str, int]:
@@ -227,6 +336,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
 
     with warehouse.connect(sandbox) as conn:
         warehouse.run(conn, "identity/session_settings").close()
+        warehouse.run(conn, "identity/lock_sandbox").close()
         started_at = warehouse.fetch_all(conn, "identity/clock")[0][0]
         rules_hash = hashlib.sha256(rules.model_dump_json().encode()).hexdigest()[:16]
         last = warehouse.fetch_all(conn, "identity/last_run")
@@ -237,35 +347,38 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
             warehouse.run(conn, "identity/reset_links").close()
         with warehouse.run(conn, "identity/changed_records", {"since": since}) as cur:
             changed = cur.rowcount
-        warehouse.run(conn, "identity/candidate_links", {
-            "blocked_values": rules.blocked_values, "blocked_patterns": rules.blocked_patterns,
-            "shared_mailboxes": rules.shared_mailboxes}).close()
-        warehouse.run(conn, "identity/analyze_candidates").close()
+        warehouse.run(conn, "identity/analyze_changed").close()
         warehouse.run(conn, "identity/forget_changed").close()
-        warehouse.run(conn, "identity/reject_links", {
-            "max_per_record": rules.max_identities_per_record, "run_id": run_id}).close()
-        warehouse.run(conn, "identity/accept_links", {
-            "max_per_record": rules.max_identities_per_record,
-            "unique_namespaces": rules.unique_namespaces}).close()
-        with warehouse.run(conn, "identity/affected_records") as cur:
+        lap("changed_records")
+        judged_links = _judge_links(conn, rules, run_id, lap)
+        if since is None:
+            warehouse.run(conn, "identity/create_link_indexes").close()
+            lap("link_indexes")
+        # A full run recomputes every live record; an incremental one, those the changes touch.
+        with warehouse.run(conn, "identity/all_live_records" if since is None else "identity/affected_records") as cur:
             recomputed = cur.rowcount
         warehouse.run(conn, "identity/analyze_records").close()
-        lap("links")
-        links = _read_links(conn)
+        lap("affected_records")
+        # In a full run the links just judged are the whole graph: no need to read them back.
+        links = judged_links if since is None else _read_links(conn)
+        del judged_links
         lap("read_links")
         found = components(links, rules)
         lap("components")
         warehouse.run(conn, "identity/create_work_tables").close()
-        _write(conn, "stitch_component", found.frame)
+        _copy_in(conn, "identity/write_components", found.frame)
+        _copy_in(conn, "identity/write_component_sizes", found.sizes)
         if found.rejected:
-            _write(conn, "stitch_graph_rejected",
+            _copy_in(conn, "identity/write_graph_rejected",
                    pd.DataFrame(found.rejected, columns=["record_key", "namespace", "value", "reason"]))
             warehouse.run(conn, "identity/drop_graph_rejected").close()
             warehouse.run(conn, "identity/record_graph_rejected", {"run_id": run_id}).close()
         warehouse.run(conn, "identity/analyze_components").close()
         lap("write_components")
-        for step in ("prior_persons", "assign_person_ids", "record_lineage", "retire_persons",
-                     "remap_records", "upsert_persons"):
+        # A full run maps every record afresh: the map is emptied and indexed once after filling.
+        remap = "remap_all_records" if since is None else "remap_records"
+        for step in ("prior_persons", "assign_person_ids", "analyze_assignment", "record_lineage", "retire_persons",
+                     remap, "upsert_persons"):
             params = {"run_id": run_id} if step in ("assign_person_ids", "record_lineage", "retire_persons",
                                                     "upsert_persons") else None
             warehouse.run(conn, f"identity/{step}", params).close()
@@ -279,7 +392,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
             account_rounds = 0
             warehouse.run(conn, "identity/no_account_changes").close()
         lap("accounts")
-        _build_profiles(conn, rules, accounts_changed)
+        _build_profiles(conn, rules, accounts_changed, full=since is None)
         lap("profiles")
         persons, accounts, excluded = warehouse.fetch_all(conn, "identity/profile_counts")[0]
         warehouse.run(conn, "identity/record_run", {
@@ -311,14 +424,20 @@ def _account_components(conn: psycopg.Connection, rules: IdentityRules) -> int:
     return round_number
 
 
-def _build_profiles(conn: psycopg.Connection, rules: IdentityRules, accounts_changed: bool) -> None:
+def _build_profiles(conn: psycopg.Connection, rules: IdentityRules, accounts_changed: bool, *, full: bool) -> None:
     """Rebuild the profiles of the persons this run touched (and of those whose account changed),
     then, if anything on the account side changed, the account profiles and their roll-ups."""
-    warehouse.run(conn, "identity/profile_persons_to_build").close()
-    warehouse.run(conn, "identity/profile_delete_persons").close()
+    if full:
+        warehouse.run(conn, "identity/profile_all_persons_to_build").close()
+        warehouse.run(conn, "identity/profile_reset_persons").close()
+    else:
+        warehouse.run(conn, "identity/profile_persons_to_build").close()
+        warehouse.run(conn, "identity/profile_delete_persons").close()
     warehouse.run(conn, "identity/profile_persons", {
         "source_priority": rules.source_priority, "max_identities": rules.max_identities_per_graph,
         "max_events": rules.max_events_per_profile}).close()
     if accounts_changed:
         warehouse.run(conn, "identity/profile_accounts").close()
     warehouse.run(conn, "identity/profile_person_accounts").close()
+    if full:
+        warehouse.run(conn, "identity/profile_index_persons").close()

@@ -1,2 +1,3 @@
 ANALYZE stitch_component;
 ANALYZE stitch_graph_rejected;
+ANALYZE stitch_component_size;

@@ -8,12 +8,16 @@ WITH records AS (
     SELECT m.person_id, p.*, ak.account_id,
            row_number() OVER (PARTITION BY m.person_id
                               ORDER BY array_position(%(source_priority)s::text[], p.system) NULLS LAST,
-                                       p.updated_at DESC NULLS LAST, p.source_key) AS preference
+                                       p.updated_at DESC NULLS LAST, p.source_key) AS preference,
+           -- The primary (direct) account: that of the most recently updated record having one.
+           row_number() OVER (PARTITION BY m.person_id
+                              ORDER BY ak.account_id IS NULL, p.updated_at DESC NULLS LAST,
+                                       p.source_key) AS account_rank
     FROM stitch_persons s
     JOIN identity_record_person m ON m.person_id = s.person_id
     JOIN core_person p ON p.source_key = m.record_key AND NOT p.is_deleted
     LEFT JOIN identity_account_key ak ON ak.account_key = p.account_key
-), merged AS (
+), merged AS (       -- the attributes share one order: the input is sorted once, not per person
     SELECT person_id,
            (array_agg(lower(btrim(email)) ORDER BY preference) FILTER (WHERE nullif(btrim(email), '') IS NOT NULL))[1] AS email,
            (array_agg(first_name ORDER BY preference) FILTER (WHERE first_name IS NOT NULL))[1] AS first_name,
@@ -22,18 +26,19 @@ WITH records AS (
            (array_agg(company ORDER BY preference) FILTER (WHERE company IS NOT NULL))[1] AS company,
            bool_or(unsubscribed) AS unsubscribed,
            min(created_at) AS created_at, max(updated_at) AS updated_at,
-           -- The primary (direct) account: that of the most recently updated record having one.
-           (array_agg(account_id ORDER BY updated_at DESC NULLS LAST, source_key)
-                FILTER (WHERE account_id IS NOT NULL))[1] AS primary_account_id,
+           max(account_id) FILTER (WHERE account_rank = 1) AS primary_account_id,
            array_agg(source_key ORDER BY source_key) AS source_keys
     FROM records
     GROUP BY person_id
-), per_namespace AS (
-    SELECT m.person_id, l.namespace, jsonb_agg(DISTINCT l.value) AS ids, count(DISTINCT l.value) AS n
+), held AS (          -- each identity once per person (two records may carry it), in one sort
+    SELECT DISTINCT m.person_id, l.namespace, l.value
     FROM stitch_persons s
     JOIN identity_record_person m ON m.person_id = s.person_id
     JOIN identity_link l ON l.record_key = m.record_key
-    GROUP BY m.person_id, l.namespace
+), per_namespace AS (
+    SELECT person_id, namespace, jsonb_agg(value ORDER BY value) AS ids, count(*) AS n
+    FROM held
+    GROUP BY person_id, namespace
 ), identity_map AS (
     SELECT person_id, jsonb_object_agg(namespace, ids) AS map, sum(n) AS identities
     FROM per_namespace GROUP BY person_id

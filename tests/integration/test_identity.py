@@ -198,3 +198,18 @@ def test_the_account_side_is_rebuilt_only_when_it_changed(sandbox):
         conn.execute("DELETE FROM core_account_xref")
     assert identity.stitch(sandbox, "r6")["accounts_rebuilt"]
     assert query(sandbox, "SELECT mdm_id FROM profile_account") == [(None,)]
+
+
+def test_a_second_stitching_of_a_sandbox_waits_for_the_first(sandbox):
+    import threading
+
+    put_person(sandbox, LEAD1, "a@x.com")
+    finished = []
+    with warehouse.connect(sandbox) as holder:   # a stitching in progress holds the sandbox's lock
+        warehouse.run(holder, "identity/lock_sandbox").close()
+        worker = threading.Thread(target=lambda: finished.append(identity.stitch(sandbox, "second")))
+        worker.start()
+        worker.join(timeout=3)
+        assert worker.is_alive() and not finished
+    worker.join(timeout=60)
+    assert finished and finished[0]["persons"] == 1

@@ -1,3 +1,2 @@
 -- Temporary tables are never analysed by autovacuum: without statistics the planner guesses badly.
 ANALYZE stitch_changed;
-ANALYZE stitch_candidate;

@@ -1,0 +1,1 @@
+COPY stitch_component_size (component, records, identities) FROM STDIN WITH (FORMAT csv)
