@@ -52,9 +52,14 @@ class HttpPolicy:
     calls: int = 0
     _server_clock: tuple[datetime, float] | None = None
 
+    @property
+    def knows_server_clock(self) -> bool:
+        return self._server_clock is not None
+
     def server_now(self) -> datetime:
         """The remote service's clock, from the Date header of its latest answer. Quota days and
-        freshness are measured on the source's clock, not the warehouse's."""
+        freshness are measured on the source's clock, not the warehouse's (clients ask the service
+        before reading it: this machine's clock is only the fallback for a service without Date)."""
         if self._server_clock is None:
             return datetime.now(timezone.utc)
         seen, at = self._server_clock

@@ -100,7 +100,7 @@ def _paged_activities(client, stream: _Stream, path: str, params: dict, run_at: 
         results, token = body.get("result", []), body["nextPageToken"]
         page += 1
         stream.land_page(table, obj, page, to_records(results), token, change_field,
-                         client.policy.server_now, lambda: client.api_calls)
+                         client.server_now, lambda: client.api_calls)
         if not body.get("moreResult"):
             return stream.rows
 
@@ -174,7 +174,7 @@ def sync_salesforce_object(source_id: str, obj: str, run_id: str, run_at: dateti
                 **keys, **recent.landed_arrays(),
                 "keep_after": tracker.newest - timedelta(seconds=source.lookback_seconds)}).close()
         if rows:
-            stream.record_freshness(conn, table, batch_id, "SystemModstamp", client.policy.server_now())
+            stream.record_freshness(conn, table, batch_id, "SystemModstamp", client.server_now())
 
     rows = land(cfg, source_id, table, obj, batch_id, run_at,
                 recent.new_only(tracker.watch(client.query(soql, include_deleted=True))),
@@ -214,7 +214,7 @@ def sweep_salesforce_deletions(source_id: str, obj: str, run_id: str, client) ->
     as an IsDeleted row of its object."""
     cfg = load_config()
     stream = _Stream(source_id, f"deleted:{obj}", run_id)
-    now = client.policy.server_now()
+    now = client.server_now()
     earliest = now - DELETED_WINDOW + timedelta(minutes=1)
     cursor = stream.cursor()
     start = max(datetime.fromisoformat(cursor), earliest) if cursor else earliest

@@ -96,6 +96,19 @@ def test_salesforce_sync_reads_late_commits_within_the_lookback_and_deletions(sa
         (1,)]
 
 
+def test_a_new_client_reads_the_source_clock_not_this_machines(bodea_fleet):
+    """getDeleted windows and quota days are on the source's clock: a client that has not called
+    yet asks the source (its token answer's Date), never falls back to this machine's clock."""
+    from b2b_cdp.sources.marketo import MarketoClient
+    from b2b_cdp.sources.salesforce import SalesforceClient
+
+    cfg = load_config()
+    for client in (SalesforceClient.from_connection(cfg.source("salesforce_crm1").conn_id),
+                   MarketoClient.from_connection(cfg.source(MKTO).conn_id)):
+        assert abs(client.server_now() - CLOCK) < timedelta(minutes=1), type(client).__name__
+        assert client.api_calls == 0   # the token request is not an API call
+
+
 def test_get_deleted_sweeps_deletions_once(sandbox, bodea_fleet):
     from b2b_cdp.sources.salesforce import SalesforceClient
 

@@ -156,7 +156,10 @@ class MarketoClient:
         raise AssertionError("unreachable")
 
     def server_now(self) -> datetime:
-        """The instance's clock (quota days are the source's days)."""
+        """The instance's clock (quota days are the source's days). Before any answer has told it,
+        the token request does: this machine's clock may be days away from the instance's."""
+        if not self.policy.knows_server_clock:
+            self._access_token()
         return self.policy.server_now()
 
     # ------------------------------------------------------------------ reads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Iterator
 from urllib.parse import quote
 
@@ -60,6 +61,13 @@ class SalesforceClient:
             "grant_type": "client_credentials", "client_id": self._creds.client_id,
             "client_secret": self._creds.client_secret})
         self._token, self._instance_url = body["access_token"], body["instance_url"].rstrip("/")
+
+    def server_now(self) -> datetime:
+        """The org's clock (getDeleted windows and freshness are on it). Before any answer has told
+        it, the token request does: this machine's clock may be days away from the org's."""
+        if not self.policy.knows_server_clock:
+            self._authenticate()
+        return self.policy.server_now()
 
     def _call(self, method: str, path: str, *, json: dict | None = None, stream: bool = False):
         """One authenticated call; the JSON body, or the streamed response when stream=True."""
