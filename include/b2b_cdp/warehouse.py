@@ -112,12 +112,18 @@ def copy_rows(conn: psycopg.Connection, table: str, columns: list[str], rows: It
 
 # ---------------------------------------------------------------------------- the raw lake
 # One text column per source field, added when a source first brings the field; the batch columns
-# come from the table defaults (sql/raw/begin_batch.sql), the source key is generated from the
-# record's own key (sql/migrations/010_columnar_raw.sql). A batch's extraction and load times live
-# once in ops_ingest_batch, not on every row (sql/migrations/041_raw_batch_times.sql).
+# come from the table defaults (sql/raw/begin_batch.sql). A batch's extraction and load times live
+# once in ops_ingest_batch, not on every row (sql/migrations/041_raw_batch_times.sql). The rows are
+# written to <table>__rows; the lake's name is a view adding the source key, computed from the
+# record's own key when read (sql/migrations/047_raw_source_key_on_read.sql).
 
 MAX_COLUMN_BYTES = 63        # PostgreSQL's identifier length
 REST_CHUNK = 1000            # records per COPY when landing parsed records
+
+
+def rows_table(table: str) -> str:
+    """The table a raw table's rows are written to (its name in the lake is a view of it)."""
+    return f"{table}__rows"
 
 
 class MalformedFile(ValueError):
@@ -126,13 +132,14 @@ class MalformedFile(ValueError):
 
 def raw_columns(conn: psycopg.Connection, table: str) -> list[str]:
     """The writable columns of a raw table in the connection's sandbox."""
-    return [row[0] for row in fetch_all(conn, "raw/columns", {"table": table})]
+    return [row[0] for row in fetch_all(conn, "raw/columns", {"rows": rows_table(table)})]
 
 
 def ensure_columns(conn: psycopg.Connection, table: str, fields: Iterable[str],
                    known: set[str] | None = None) -> set[str]:
     """Give every field a column (in this transaction); returns the table's columns."""
     known = set(raw_columns(conn, table)) if known is None else known
+    added = False
     for field in fields:
         if field.startswith("_") and field != "_parse_error":   # the flag a file's row-by-row reader sets
             raise ValueError(f"{table}: source field {field!r} starts with '_', which the lake reserves "
@@ -142,15 +149,18 @@ def ensure_columns(conn: psycopg.Connection, table: str, fields: Iterable[str],
         if not field or len(field.encode("utf-8")) > MAX_COLUMN_BYTES:
             raise ValueError(f"{table}: source field {field!r} cannot be a column (1 to "
                              f"{MAX_COLUMN_BYTES} bytes)")
-        run(conn, "raw/add_column", identifiers={"table": table, "column": field}).close()
+        run(conn, "raw/add_column", identifiers={"rows": rows_table(table), "column": field}).close()
         log.info("%s: new source field %r, column added", table, field)
         known.add(field)
+        added = True
+    if added:
+        run(conn, "raw/refresh_view", {"table": table}).close()
     return known
 
 
 def _begin_batch(conn: psycopg.Connection, table: str, batch_id: str, instance: str) -> None:
     """Replace a landing batch: a re-run task first removes what its previous attempt landed."""
-    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"table": table}).close()
+    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"rows": rows_table(table)}).close()
     run(conn, "raw/begin_batch", {"batch_id": batch_id, "instance": instance}).close()
 
 
@@ -177,7 +187,7 @@ def land_raw(conn: psycopg.Connection, table: str, *, batch_id: str, instance: s
     while chunk := list(itertools.islice(records, REST_CHUNK)):
         fields = list(dict.fromkeys(field for record in chunk for field in record))
         ensure_columns(conn, table, fields, known)
-        count += copy_rows(conn, table, fields, ([_as_text(r.get(f)) for f in fields] for r in chunk))
+        count += copy_rows(conn, rows_table(table), fields, ([_as_text(r.get(f)) for f in fields] for r in chunk))
     return count
 
 
@@ -200,7 +210,7 @@ def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instanc
     ensure_columns(conn, table, columns)
     _begin_batch(conn, table, batch_id, instance)
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, NULL {})").format(
-        sql.Identifier(table), _identifiers(columns), sql.Literal(null_marker))
+        sql.Identifier(rows_table(table)), _identifiers(columns), sql.Literal(null_marker))
     try:
         with conn.transaction():   # a savepoint: a refused file leaves the outer transaction usable
             with conn.cursor() as cur:
@@ -220,9 +230,9 @@ def replicate_batch(conn: psycopg.Connection, table: str, batch_id: str, source:
     columns = raw_columns(conn, table)
     use_sandbox(conn, target)
     ensure_columns(conn, table, [c for c in columns if not c.startswith("_")])   # the batch columns exist
-    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"table": table}).close()
+    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"rows": rows_table(table)}).close()
     run(conn, "raw/replicate_batch", {"batch_id": batch_id}, identifiers={
-        "table": table, "columns": columns, "source_schema": source.schema}).close()
+        "rows": rows_table(table), "columns": columns, "source_schema": source.schema}).close()
 
 
 def recreate(sandbox: Sandbox) -> list[str]:

@@ -116,6 +116,7 @@ class MarketoInstance(MutationLog, App):
         self._state_path = state_dir / f"{file_stem}.json" if state_dir else None
         self.exports = BulkExports(self, state_dir / f"{file_stem}.exports" if state_dir else None)
         self._load_state()
+        self.exports.build_indexes()
         self.router = self._build_router()
 
     # ------------------------------------------------------------------------------- state

@@ -11,7 +11,7 @@ WITH person_ecid AS (
     SELECT DISTINCT ON (r._source_key) r._source_key, r."id" AS lead_id, r."updatedAt" AS updated_at, r."ecids"
     FROM raw_marketo_leads r JOIN ops_ingest_batch b ON b.batch_id = r._batch_id
     WHERE r._instance = %(instance)s
-    ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r.ctid DESC
+    ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r._ctid DESC
 ), lead_ecid AS (
     SELECT lead._source_key, lead.lead_id, lead.updated_at, e.ecid
     FROM lead CROSS JOIN LATERAL

@@ -7,6 +7,6 @@ WITH moved AS (
 )
 INSERT INTO raw_quarantine (raw_table, _source_key, _instance, _batch_id, _extracted_at, _record, reason)
 SELECT %(raw_table)s, m._source_key, m._instance, m._batch_id, b.extracted_at,
-       jsonb_strip_nulls(to_jsonb(m)) - ARRAY['_source_key', '_instance', '_batch_id'],
+       jsonb_strip_nulls(to_jsonb(m)) - ARRAY['_source_key', '_ctid', '_instance', '_batch_id'],
        %(reason)s
 FROM moved m JOIN ops_ingest_batch b ON b.batch_id = m._batch_id

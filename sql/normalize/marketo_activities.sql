@@ -4,7 +4,7 @@ WITH activity_type AS (   -- the newest landed name of each of the instance's ac
     SELECT DISTINCT ON ((a."id")::integer) (a."id")::integer AS id, a."name" AS name
     FROM raw_marketo_activity_types a JOIN ops_ingest_batch tb ON tb.batch_id = a._batch_id
     WHERE a._instance = %(instance)s
-    ORDER BY (a."id")::integer, tb.extracted_at DESC, tb.loaded_at DESC, a.ctid DESC
+    ORDER BY (a."id")::integer, tb.extracted_at DESC, tb.loaded_at DESC, a._ctid DESC
 )
 INSERT INTO core_event AS c (source_key, instance, person_key, activity_type_id, event_type, occurred_at,
                              primary_value, url, attributes, extracted_at)
@@ -26,7 +26,7 @@ SELECT DISTINCT ON (r._source_key)
 FROM raw_marketo_activities r JOIN ops_ingest_batch b ON b.batch_id = r._batch_id
 LEFT JOIN activity_type t ON t.id = (r."activityTypeId")::integer
 WHERE r._instance = %(instance)s AND r._batch_id = ANY (%(batch_ids)s)
-ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r.ctid DESC
+ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r._ctid DESC
 ON CONFLICT (source_key) DO UPDATE
 SET person_key = EXCLUDED.person_key, activity_type_id = EXCLUDED.activity_type_id,
     event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,

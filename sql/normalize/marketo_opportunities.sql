@@ -13,7 +13,7 @@ SELECT DISTINCT ON (r._source_key)
        (r."closeDate")::date, (r."updatedAt")::timestamptz, false, b.extracted_at
 FROM raw_marketo_opportunities r JOIN ops_ingest_batch b ON b.batch_id = r._batch_id
 WHERE r._instance = %(instance)s AND r._batch_id = ANY (%(batch_ids)s)
-ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r.ctid DESC
+ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r._ctid DESC
 ON CONFLICT (source_key) DO UPDATE
 SET crm_key = EXCLUDED.crm_key, account_key = EXCLUDED.account_key, name = EXCLUDED.name,
     amount = EXCLUDED.amount, is_closed = EXCLUDED.is_closed, is_won = EXCLUDED.is_won,

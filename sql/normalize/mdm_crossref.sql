@@ -20,5 +20,5 @@ SELECT DISTINCT ON (r."mdm_id", r."member_source_key")
        r."mdm_id", r."member_source_key", r."name", latest.extracted_at
 FROM raw_mdm_crossref r, latest
 WHERE r._batch_id = latest.batch_id
-ORDER BY r."mdm_id", r."member_source_key", r.ctid DESC
+ORDER BY r."mdm_id", r."member_source_key", r._ctid DESC
 ON CONFLICT (mdm_id, account_key) DO UPDATE SET name = EXCLUDED.name, extracted_at = EXCLUDED.extracted_at

@@ -8,7 +8,7 @@ SELECT DISTINCT ON (r._source_key)
        b.extracted_at
 FROM raw_salesforce_account r JOIN ops_ingest_batch b ON b.batch_id = r._batch_id
 WHERE r._instance = %(instance)s AND r._batch_id = ANY (%(batch_ids)s)
-ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r.ctid DESC
+ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r._ctid DESC
 ON CONFLICT (source_key) DO UPDATE
 SET name = EXCLUDED.name, website = EXCLUDED.website, industry = EXCLUDED.industry,
     annual_revenue = EXCLUDED.annual_revenue, employees = EXCLUDED.employees,

@@ -14,7 +14,7 @@ SELECT DISTINCT ON (r._source_key)
        coalesce((r."IsDeleted")::boolean, false), b.extracted_at
 FROM raw_salesforce_lead r JOIN ops_ingest_batch b ON b.batch_id = r._batch_id
 WHERE r._instance = %(instance)s AND r._batch_id = ANY (%(batch_ids)s)
-ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r.ctid DESC
+ORDER BY r._source_key, b.extracted_at DESC, b.loaded_at DESC, r._ctid DESC
 ON CONFLICT (source_key) DO UPDATE
 SET email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
     title = EXCLUDED.title, company = EXCLUDED.company, unsubscribed = EXCLUDED.unsubscribed,

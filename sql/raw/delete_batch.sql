@@ -1,2 +1,2 @@
 -- Replace a landing batch: a re-run task first removes what its previous attempt landed.
-DELETE FROM {table} WHERE _batch_id = %(batch_id)s
+DELETE FROM {rows} WHERE _batch_id = %(batch_id)s
