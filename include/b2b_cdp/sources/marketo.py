@@ -30,6 +30,7 @@ FINAL_JOB_STATES = {"Completed", "Failed", "Canceled"}
 RATE_LIMIT_CALLS, RATE_LIMIT_SECONDS = 100, 20.0   # per instance; 606 beyond
 POOL_SLOTS = 2   # Airflow pool slots per instance: each running task gets an equal share of the limit
 DOWNLOAD_CHUNK = 1 << 20   # export bytes per read: fewer, larger writes into COPY
+POLL_BACKOFF, POLL_BACKOFF_MAX_SECONDS = 1.5, 30.0   # polls of an unchanged export status slow down
 
 
 class MarketoError(RuntimeError):
@@ -212,11 +213,18 @@ class MarketoClient:
         return self.call("GET", f"/bulk/v1/{obj}/export/{export_id}/status.json")["result"][0]
 
     def wait_for_export(self, obj: str, export_id: str) -> dict:
+        """Poll a job's status until it ends. Each answer that repeats the previous one stretches the
+        pause by half (up to POLL_BACKOFF_MAX_SECONDS, or poll_seconds if longer): a job waiting in
+        the queue behind others' does not spend the calls its task's other work needs."""
+        pause, last = self.poll_seconds, None
         while True:
             status = self.export_status(obj, export_id)
             if status["status"] in FINAL_JOB_STATES:
                 return status
-            time.sleep(self.poll_seconds)
+            pause = (min(pause * POLL_BACKOFF, max(self.poll_seconds, POLL_BACKOFF_MAX_SECONDS))
+                     if status["status"] == last else self.poll_seconds)
+            last = status["status"]
+            time.sleep(pause)
 
     def export_rows(self, obj: str, export_id: str) -> Iterator[dict[str, str | None]]:
         """Stream a completed job's CSV rows as dicts (`null` cells become None)."""
