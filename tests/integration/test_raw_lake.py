@@ -96,6 +96,14 @@ def test_rows_of_the_jsonb_layout_are_carried_over(warehouse_conn):
     assert rows(sandbox, 'SELECT _source_key, id, email, unsubscribed, "Custom__c", company, _batch_id '
                          "FROM raw_marketo_leads") == [
         ("5@111-AAA-111.Marketo", "5", "e@x.com", "false", '{"a": 1}', None, "old")]
+    # The rows moved to raw_marketo_leads__rows, which stores no source key; the lake's name is a
+    # view computing it (migration 047).
+    assert rows(sandbox, "SELECT table_name, table_type FROM information_schema.tables "
+                         "WHERE table_schema = current_schema() AND table_name LIKE 'raw\\_marketo\\_leads%%' "
+                         "ORDER BY 1") == [("raw_marketo_leads", "VIEW"), ("raw_marketo_leads__rows", "BASE TABLE")]
+    assert rows(sandbox, "SELECT count(DISTINCT table_name), count(*) FILTER (WHERE column_name = '_source_key') "
+                         "FROM information_schema.columns WHERE table_schema = current_schema() "
+                         "AND table_name LIKE 'raw\\_%%\\_\\_rows'") == [(13, 0)]
     # Its batch's times moved to the batch table, as normalised.
     assert rows(sandbox, "SELECT batch_id, rows, extracted_at, normalized_at IS NOT NULL FROM ops_ingest_batch") == [
         ("old", 1, NOW, True)]
