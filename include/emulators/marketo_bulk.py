@@ -61,6 +61,7 @@ class BulkExports:
         self.quota = {"day": None, "bytes": 0}
         self.daily_quota_bytes = DAILY_QUOTA_BYTES
         self._activity_dates = _DateIndex("activityDate")
+        self._activity_cells = _RenderedColumns(json_field="attributes")
         self._lead_dates = {key: _DateIndex(key) for key in ("createdAt", "updatedAt")}
         self._builds: dict[str, dict] = {}                  # export id -> its build in the background
         self._built = threading.Condition(instance.lock)    # notified when a build ends
@@ -72,12 +73,15 @@ class BulkExports:
             self._scratch = None
 
     def build_indexes(self) -> None:
-        """The date lookups of every record, built when the instance starts (as a database keeps its
-        indexes), so that the first export of a large instance does not parse millions of dates
-        while holding the instance lock."""
+        """The date lookups of every record and the activities' cells, built when the instance
+        starts (as a database keeps its indexes and its activity log), so that an export of a large
+        instance neither parses millions of dates under the instance lock nor renders activities
+        that never change."""
         self._activity_dates.catch_up(self.instance.activities)
         for index in self._lead_dates.values():
             index.catch_up(self.instance.leads)
+        for field in ACTIVITY_COLUMNS:
+            self._activity_cells.column(self.instance.activities, field)
 
     def leads_changed(self) -> None:
         """Leads were added, removed or changed in place: their date lookups start over."""
@@ -292,21 +296,25 @@ class BulkExports:
         written, as in Marketo). The records are chosen now, under the instance lock; a lead changed
         while the file is written may show either version, as in a live export."""
         obj = job["object"]
-        records = self._lead_records(job) if obj == "leads" else self._activity_records(job)
         fields = job["spec"]["fields"]
+        if obj == "leads":
+            records = self._lead_records(job)
+            count, blocks = len(records), _record_blocks(records, fields)
+        else:
+            positions = self._activity_positions(job)
+            count, blocks = len(positions), self._activity_cells.blocks(self.instance.activities, fields, positions)
         headers = [job["spec"]["columnHeaderNames"].get(f, f) for f in fields]
         malformed = None
-        if records:
+        if count:
             fault = self.instance._fault("take", "malformed_csv_row", lambda p: p["object"] in (None, obj))
             if fault:
-                malformed = min(fault["row"], len(records)), fault["kind"]
+                malformed = min(fault["row"], count), fault["kind"]
         path = self._path(job, create=True)
-        build = {"done": False, "records": len(records), "size": None, "checksum": None, "error": None}
+        build = {"done": False, "records": count, "size": None, "checksum": None, "error": None}
 
         def write() -> None:
             try:
-                size, checksum = _write_export(path, headers, records, fields, DELIMITERS[job["format"]],
-                                               "attributes" if obj == "activities" else None, malformed)
+                size, checksum = _write_export(path, headers, blocks, DELIMITERS[job["format"]], malformed)
                 outcome = {"size": size, "checksum": checksum}
             except Exception as exc:    # the job fails, as a Marketo job can; the emulator goes on
                 outcome = {"error": f"{type(exc).__name__}: {exc}"}
@@ -355,17 +363,19 @@ class BulkExports:
         return [self.instance.leads_by_id[i] for i in self.instance.list_members(int(list_id))
                 if i in self.instance.leads_by_id]
 
-    def _activity_records(self, job: dict) -> list[dict]:
+    def _activity_positions(self, job: dict) -> list[int]:
+        """Where the job's activities are in the activity log, in log order."""
         flt = job["spec"]["filter"]
         type_ids = set(flt.get("activityTypeIds") or [])
         value_ids = {str(v) for v in flt.get("primaryAttributeValueIds") or []}
         values = {str(v) for v in flt.get("primaryAttributeValues") or []}
-        window = self._activity_dates.window(self.instance.activities, *_date_range(flt["createdAt"], "createdAt"))
-        return [activity for activity in window
-                if activity.get("activityTypeId") != DELETE_LEAD_TYPE
-                and (not type_ids or activity.get("activityTypeId") in type_ids)
-                and (not value_ids or str(activity.get("primaryAttributeValueId")) in value_ids)
-                and (not values or str(activity.get("primaryAttributeValue")) in values)]
+        log = self.instance.activities
+        window = self._activity_dates.positions(log, *_date_range(flt["createdAt"], "createdAt"))
+        return [i for i in window
+                if log[i].get("activityTypeId") != DELETE_LEAD_TYPE
+                and (not type_ids or log[i].get("activityTypeId") in type_ids)
+                and (not value_ids or str(log[i].get("primaryAttributeValueId")) in value_ids)
+                and (not values or str(log[i].get("primaryAttributeValue")) in values)]
 
 
 class _DateIndex:
@@ -389,12 +399,14 @@ class _DateIndex:
 
     def window(self, records: list[dict], start: datetime, end: datetime) -> list[dict]:
         """The records dated in [start, end), in list order."""
+        return [records[i] for i in self.positions(records, start, end)]
+
+    def positions(self, records: list[dict], start: datetime, end: datetime) -> list[int]:
+        """The list positions of the records dated in [start, end), ascending."""
         self.catch_up(records)
         lo, hi = bisect_left(self._times, _micros(start)), bisect_left(self._times, _micros(end))
         positions = self._positions[lo:hi]
-        if not self._in_list_order:
-            positions = sorted(positions)
-        return [records[i] for i in positions]
+        return positions.tolist() if self._in_list_order else sorted(positions)
 
     def catch_up(self, records: list[dict]) -> None:
         """Take in the records appended since the last lookup (all of them after a reset)."""
@@ -480,13 +492,14 @@ def _attributes_json(attributes):
 RENDER_BLOCK_ROWS = 100_000
 
 
-def _write_export(path: Path, headers: list[str], records: list[dict], fields: list[str], delimiter: str,
-                  json_field: str | None = None, malformed: tuple[int, str] | None = None) -> tuple[int, str]:
-    """Write an export file block by block, atomically: a reader never sees half of it.
+def _write_export(path: Path, headers: list[str], blocks, delimiter: str,
+                  malformed: tuple[int, str] | None = None) -> tuple[int, str]:
+    """Write an export file block by block, atomically: a reader never sees half of it. `blocks`
+    yields the cells of consecutive rows, a list of Arrow string columns (one per field) at a time.
     `malformed` is (data row number from 1, kind) for the malformed_csv_row fault.
     Returns the file's size and sha256 hex digest."""
     bad_row, kind = malformed or (0, None)
-    digest, size = hashlib.sha256(), 0
+    digest, size, first = hashlib.sha256(), 0, 0
     with atomic_open(path, "wb") as handle:
         def write(data) -> None:
             nonlocal size
@@ -495,10 +508,10 @@ def _write_export(path: Path, headers: list[str], records: list[dict], fields: l
             size += len(data)
 
         write((_csv_line(headers, delimiter) + "\n").encode("utf-8"))
-        for first in range(0, len(records), RENDER_BLOCK_ROWS):
-            block = records[first:first + RENDER_BLOCK_ROWS]
-            body, offsets = _render_block(block, fields, json_field, delimiter)
-            if first < bad_row <= first + len(block):
+        for columns in blocks:
+            body, offsets = _render_block(columns, delimiter)
+            rows = len(offsets) - 1
+            if first < bad_row <= first + rows:
                 at = bad_row - first - 1
                 line = bytes(body[offsets[at]:offsets[at + 1]]).decode("utf-8")[:-1]
                 write(body[:offsets[at]])
@@ -506,19 +519,72 @@ def _write_export(path: Path, headers: list[str], records: list[dict], fields: l
                 write(body[offsets[at + 1]:])
             else:
                 write(body)
+            first += rows
     return size, digest.hexdigest()
 
 
-def _render_block(records: list[dict], fields: list[str], json_field: str | None,
-                  delimiter: str) -> tuple[memoryview, list[int]]:
-    """The CSV lines of `records` (each ending in a newline) as one UTF-8 buffer, and the offset in
-    it of each line's start (one more, the end, last)."""
+def _record_blocks(records: list[dict], fields: list[str], json_field: str | None = None):
+    """The cells of `records`, rendered block by block (a file of millions of rows never sits in
+    memory whole)."""
+    for first in range(0, len(records), RENDER_BLOCK_ROWS):
+        block = records[first:first + RENDER_BLOCK_ROWS]
+        yield [_column([record.get(field) for record in block], field == json_field) for field in fields]
+
+
+class _RenderedColumns:
+    """The cells of an append-only list of records (Marketo's activity log: an activity never changes
+    once written), rendered once per field as Arrow strings, so that an export takes its rows' cells
+    instead of rendering every record again. Records appended since are rendered on the next use;
+    a list replaced or shortened behind its back is rendered afresh. Export builds share it from
+    their threads: one renders at a time."""
+
+    def __init__(self, json_field: str | None = None) -> None:
+        self.json_field = json_field
+        self._lock = threading.Lock()
+        self._reset(None)
+
+    def _reset(self, records: list[dict] | None) -> None:
+        self._records = records
+        self._chunks: dict[str, list] = {}        # field -> Arrow string arrays covering records[:count]
+        self._ends: dict[str, tuple[int, dict]] = {}   # field -> (count, records[count - 1])
+
+    def column(self, records: list[dict], field: str):
+        """Every record's cell of `field`, as one chunked Arrow array in list order."""
+        import pyarrow as pa
+
+        with self._lock:
+            count, last = self._ends.get(field, (0, None))
+            if records is not self._records or len(records) < count or (count and records[count - 1] is not last):
+                self._reset(records)
+                count = 0
+            chunks = self._chunks.setdefault(field, [])
+            total = len(records)
+            for first in range(count, total, RENDER_BLOCK_ROWS):
+                block = records[first:min(first + RENDER_BLOCK_ROWS, total)]
+                chunks.append(_column([record.get(field) for record in block], field == self.json_field))
+            if total > count:
+                self._ends[field] = (total, records[total - 1])
+                if len(chunks) > 64:   # many small appends: one array again
+                    chunks[:] = [pa.concat_arrays(chunks)]
+            return pa.chunked_array(chunks, pa.string())
+
+    def blocks(self, records: list[dict], fields: list[str], positions: list[int]):
+        """The cells of the records at `positions`, block by block, for _write_export."""
+        import pyarrow as pa
+
+        for first in range(0, len(positions), RENDER_BLOCK_ROWS):
+            index = pa.array(positions[first:first + RENDER_BLOCK_ROWS], pa.int64())
+            yield [self.column(records, field).take(index).combine_chunks() for field in fields]
+
+
+def _render_block(columns: list, delimiter: str) -> tuple[memoryview, list[int]]:
+    """The CSV lines of a block's cells (each line ending in a newline) as one UTF-8 buffer, and the
+    offset in it of each line's start (one more, the end, last)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    columns = [_quoted(_column([record.get(field) for record in records], field == json_field), delimiter)
-               for field in fields]
+    columns = [_quoted(column, delimiter) for column in columns]
     lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*columns, delimiter), "", "\n")
     lines = lines.cast(pa.large_string())   # 64-bit offsets: one block's text may pass 2 GB
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]

@@ -223,6 +223,27 @@ def test_activity_export_filters_by_window_and_type(api: requests.Session, base:
     assert rows[0]["attributes"] == '{"Webpage URL":"/products/new-product","Client IP Address":"203.0.113.7"}'
 
 
+def test_an_activity_added_after_an_export_is_in_the_next_one(fleet, api: requests.Session, base: str) -> None:
+    """Activities' cells are rendered once and kept (the log is append-only): an activity recorded
+    after an export is rendered for the next export of its window, and the earlier ones unchanged."""
+    def export() -> list[dict]:
+        job = ok(api.post(f"{base}/bulk/v1/activities/export/create.json", json={
+            "filter": {"createdAt": {"startAt": "2026-10-21T00:00:00Z", "endAt": "2026-11-21T00:00:00Z"}}}))
+        url = f"{base}/bulk/v1/activities/export/{job['result'][0]['exportId']}"
+        ok(api.post(f"{url}/enqueue.json"))
+        while ok(api.get(f"{url}/status.json"))["result"][0]["status"] != "Completed":
+            pass
+        return list(csv.DictReader(io.StringIO(api.get(f"{url}/file.json").text)))
+
+    before = export()
+    added = fleet.mutate(KEY, "add_activity", lead_id=1001, activity_type_id=1, primary_attribute_value="bodea.com/new",
+                         attributes={"Webpage URL": "/new, \"quoted\""})
+    after = export()
+    assert after[:-1] == before
+    assert after[-1]["marketoGUID"] == added["marketoGUID"]
+    assert after[-1]["attributes"] == '{"Webpage URL":"/new, \\"quoted\\""}'
+
+
 def test_date_range_over_31_days_is_refused(api: requests.Session, base: str) -> None:
     window = {"startAt": "2026-01-01T00:00:00Z", "endAt": "2026-03-01T00:00:00Z"}
     for obj, body in [("leads", {"fields": ["id"], "filter": {"createdAt": window}}),
