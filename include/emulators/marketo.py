@@ -983,7 +983,8 @@ class MarketoInstance(MutationLog, App):
         lead = self.leads_by_id.pop(lead_id, None)
         if lead is None:
             raise ValueError(f"no lead {lead_id!r} in {self.key}")
-        self.leads.remove(lead)
+        # A new list, not a removal in place: an export being written holds positions in the old one.
+        self.leads = [kept for kept in self.leads if kept is not lead]
         for members in self.members.values():
             if lead_id in members:
                 members.remove(lead_id)

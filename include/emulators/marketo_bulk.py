@@ -62,6 +62,7 @@ class BulkExports:
         self.daily_quota_bytes = DAILY_QUOTA_BYTES
         self._activity_dates = _DateIndex("activityDate")
         self._activity_cells = _RenderedColumns(json_field="attributes")
+        self._lead_cells = _RenderedColumns()      # rendered afresh after any lead changes
         self._lead_dates = {key: _DateIndex(key) for key in ("createdAt", "updatedAt")}
         self._builds: dict[str, dict] = {}                  # export id -> its build in the background
         self._built = threading.Condition(instance.lock)    # notified when a build ends
@@ -87,6 +88,7 @@ class BulkExports:
         """Leads were added, removed or changed in place: their date lookups start over."""
         for index in self._lead_dates.values():
             index.reset()
+        self._lead_cells.reset()
 
     # ------------------------------------------------------------------------------- persistence
 
@@ -298,8 +300,11 @@ class BulkExports:
         obj = job["object"]
         fields = job["spec"]["fields"]
         if obj == "leads":
-            records = self._lead_records(job)
-            count, blocks = len(records), _record_blocks(records, fields)
+            records, positions = self._lead_records(job)
+            if positions is None:
+                count, blocks = len(records), _record_blocks(records, fields)
+            else:
+                count, blocks = len(positions), self._lead_cells.blocks(records, fields, positions)
         else:
             positions = self._activity_positions(job)
             count, blocks = len(positions), self._activity_cells.blocks(self.instance.activities, fields, positions)
@@ -355,13 +360,16 @@ class BulkExports:
             self._scratch = folder, weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
         return self._scratch[0] / name
 
-    def _lead_records(self, job: dict) -> list[dict]:
+    def _lead_records(self, job: dict) -> tuple[list[dict], list[int] | None]:
+        """The job's leads: all leads and the positions of the job's among them (a date filter),
+        or the job's leads themselves and None (a static list)."""
         key, value = next(iter(job["spec"]["filter"].items()))
         if key in ("createdAt", "updatedAt"):
-            return self._lead_dates[key].window(self.instance.leads, *_date_range(value, key))
+            leads = self.instance.leads
+            return leads, self._lead_dates[key].positions(leads, *_date_range(value, key))
         list_id = value if key == "staticListId" else self.instance.static_list_by_name(value)["id"]
         return [self.instance.leads_by_id[i] for i in self.instance.list_members(int(list_id))
-                if i in self.instance.leads_by_id]
+                if i in self.instance.leads_by_id], None
 
     def _activity_positions(self, job: dict) -> list[int]:
         """Where the job's activities are in the activity log, in log order."""
@@ -396,10 +404,6 @@ class _DateIndex:
         self._times = array("q")                 # microseconds since the epoch, ascending
         self._positions = array("q")             # the list position of each time
         self._in_list_order = True               # positions ascending too (the list is in date order)
-
-    def window(self, records: list[dict], start: datetime, end: datetime) -> list[dict]:
-        """The records dated in [start, end), in list order."""
-        return [records[i] for i in self.positions(records, start, end)]
 
     def positions(self, records: list[dict], start: datetime, end: datetime) -> list[int]:
         """The list positions of the records dated in [start, end), ascending."""
@@ -532,16 +536,21 @@ def _record_blocks(records: list[dict], fields: list[str], json_field: str | Non
 
 
 class _RenderedColumns:
-    """The cells of an append-only list of records (Marketo's activity log: an activity never changes
-    once written), rendered once per field as Arrow strings, so that an export takes its rows' cells
-    instead of rendering every record again. Records appended since are rendered on the next use;
-    a list replaced or shortened behind its back is rendered afresh. Export builds share it from
-    their threads: one renders at a time."""
+    """The cells of a list of records, rendered once per field as Arrow strings, so that an export
+    takes its rows' cells instead of rendering every record again (Marketo's activity log is
+    append-only; leads change, and whoever changes one calls reset()). Records appended since are
+    rendered on the next use; a list replaced or shortened behind its back is rendered afresh.
+    Export builds share it from their threads: one renders at a time."""
 
     def __init__(self, json_field: str | None = None) -> None:
         self.json_field = json_field
         self._lock = threading.Lock()
         self._reset(None)
+
+    def reset(self) -> None:
+        """Records were changed in place: render them afresh on the next use."""
+        with self._lock:
+            self._reset(None)
 
     def _reset(self, records: list[dict] | None) -> None:
         self._records = records

@@ -223,25 +223,43 @@ def test_activity_export_filters_by_window_and_type(api: requests.Session, base:
     assert rows[0]["attributes"] == '{"Webpage URL":"/products/new-product","Client IP Address":"203.0.113.7"}'
 
 
+def export_rows(api: requests.Session, base: str, obj: str, body: dict) -> list[dict]:
+    """An export created, queued, waited for and read."""
+    job = ok(api.post(f"{base}/bulk/v1/{obj}/export/create.json", json=body))
+    url = f"{base}/bulk/v1/{obj}/export/{job['result'][0]['exportId']}"
+    ok(api.post(f"{url}/enqueue.json"))
+    while ok(api.get(f"{url}/status.json"))["result"][0]["status"] != "Completed":
+        pass
+    return list(csv.DictReader(io.StringIO(api.get(f"{url}/file.json").text)))
+
+
 def test_an_activity_added_after_an_export_is_in_the_next_one(fleet, api: requests.Session, base: str) -> None:
     """Activities' cells are rendered once and kept (the log is append-only): an activity recorded
     after an export is rendered for the next export of its window, and the earlier ones unchanged."""
-    def export() -> list[dict]:
-        job = ok(api.post(f"{base}/bulk/v1/activities/export/create.json", json={
-            "filter": {"createdAt": {"startAt": "2026-10-21T00:00:00Z", "endAt": "2026-11-21T00:00:00Z"}}}))
-        url = f"{base}/bulk/v1/activities/export/{job['result'][0]['exportId']}"
-        ok(api.post(f"{url}/enqueue.json"))
-        while ok(api.get(f"{url}/status.json"))["result"][0]["status"] != "Completed":
-            pass
-        return list(csv.DictReader(io.StringIO(api.get(f"{url}/file.json").text)))
-
-    before = export()
+    body = {"filter": {"createdAt": {"startAt": "2026-10-21T00:00:00Z", "endAt": "2026-11-21T00:00:00Z"}}}
+    before = export_rows(api, base, "activities", body)
     added = fleet.mutate(KEY, "add_activity", lead_id=1001, activity_type_id=1, primary_attribute_value="bodea.com/new",
                          attributes={"Webpage URL": "/new, \"quoted\""})
-    after = export()
+    after = export_rows(api, base, "activities", body)
     assert after[:-1] == before
     assert after[-1]["marketoGUID"] == added["marketoGUID"]
     assert after[-1]["attributes"] == '{"Webpage URL":"/new, \\"quoted\\""}'
+
+
+def test_a_lead_changed_or_deleted_after_an_export_shows_so_in_the_next_one(fleet, api: requests.Session,
+                                                                             base: str) -> None:
+    """Leads' cells are kept between exports too, and rendered afresh once a lead changes."""
+    body = {"fields": ["id", "email", "title"],   # leads 1001 and 1002
+            "filter": {"createdAt": {"startAt": "2025-02-20T00:00:00Z", "endAt": "2025-03-20T00:00:00Z"}}}
+    before = {row["id"]: row for row in export_rows(api, base, "leads", body)}
+    changed, deleted = sorted(before)[:2]
+    fleet.mutate(KEY, "upsert_lead", fields={"id": int(changed), "title": "Chief Robot Officer"})
+    fleet.mutate(KEY, "delete_lead", lead_id=int(deleted))
+    after = {row["id"]: row for row in export_rows(api, base, "leads", body)}
+    assert after[changed] == {**before[changed], "title": "Chief Robot Officer"}
+    assert deleted not in after
+    assert {k: v for k, v in after.items() if k != changed} == {
+        k: v for k, v in before.items() if k not in (changed, deleted)}
 
 
 def test_date_range_over_31_days_is_refused(api: requests.Session, base: str) -> None:
