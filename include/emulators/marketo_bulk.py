@@ -573,9 +573,13 @@ class _RenderedColumns:
                 chunks.append(_column([record.get(field) for record in block], field == self.json_field))
             if total > count:
                 self._ends[field] = (total, records[total - 1])
-                if len(chunks) > 64:   # many small appends: one array again
-                    chunks[:] = [pa.concat_arrays(chunks)]
-            return pa.chunked_array(chunks, pa.string())
+                if len(chunks) > 1:
+                    # One array: a take from an array of many chunks costs a pass over all of them.
+                    try:
+                        chunks[:] = [pa.concat_arrays(chunks)]
+                    except pa.ArrowInvalid:   # over 2 GB of text in one column: chunks stay
+                        pass
+            return chunks[0] if len(chunks) == 1 else pa.chunked_array(chunks, pa.string())
 
     def blocks(self, records: list[dict], fields: list[str], positions: list[int]):
         """The cells of the records at `positions`, block by block, for _write_export."""
@@ -583,7 +587,8 @@ class _RenderedColumns:
 
         for first in range(0, len(positions), RENDER_BLOCK_ROWS):
             index = pa.array(positions[first:first + RENDER_BLOCK_ROWS], pa.int64())
-            yield [self.column(records, field).take(index).combine_chunks() for field in fields]
+            columns = [self.column(records, field).take(index) for field in fields]
+            yield [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
 
 
 def _render_block(columns: list, delimiter: str) -> tuple[memoryview, list[int]]:
