@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def workspace(prefix: str) -> Path:
-    """A scratch folder, with Airflow and GX kept inside it (set before they are imported)."""
+    """A scratch folder, with Airflow and GX kept inside it (set before they are imported), removed
+    when the benchmark exits (a full-size run leaves gigabytes: its warehouse, files, exports);
+    CDP_BENCH_KEEP=1 keeps it."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
+    if not os.environ.get("CDP_BENCH_KEEP"):
+        # Registered first, so it runs last: after the embedded warehouse has stopped.
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow"))
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     return work

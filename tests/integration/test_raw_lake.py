@@ -104,6 +104,10 @@ def test_rows_of_the_jsonb_layout_are_carried_over(warehouse_conn):
     assert rows(sandbox, "SELECT count(DISTINCT table_name), count(*) FILTER (WHERE column_name = '_source_key') "
                          "FROM information_schema.columns WHERE table_schema = current_schema() "
                          "AND table_name LIKE 'raw\\_%%\\_\\_rows'") == [(13, 0)]
+    # Their batch indexes are summarised as ranges fill (migration 048).
+    assert rows(sandbox, "SELECT count(*) FROM pg_class i JOIN pg_index x ON x.indexrelid = i.oid "
+                         "JOIN pg_class t ON t.oid = x.indrelid WHERE t.relnamespace = current_schema()::regnamespace "
+                         "AND t.relname LIKE 'raw\\_%%\\_\\_rows' AND 'autosummarize=on' = ANY(i.reloptions)") == [(13,)]
     # Its batch's times moved to the batch table, as normalised.
     assert rows(sandbox, "SELECT batch_id, rows, extracted_at, normalized_at IS NOT NULL FROM ops_ingest_batch") == [
         ("old", 1, NOW, True)]
