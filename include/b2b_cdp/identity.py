@@ -462,8 +462,14 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
             warehouse.run(conn, "identity/create_link_indexes").close()
             lap("link_indexes")
         # A full run recomputes every live record; an incremental one, those the changes touch.
-        with warehouse.run(conn, "identity/all_live_records" if since is None else "identity/affected_records") as cur:
-            recomputed = cur.rowcount
+        if since is None:
+            with warehouse.run(conn, "identity/all_live_records") as cur:
+                recomputed = cur.rowcount
+            warehouse.run(conn, "identity/all_persons").close()
+        else:
+            warehouse.run(conn, "identity/affected_persons").close()
+            with warehouse.run(conn, "identity/affected_records") as cur:
+                recomputed = cur.rowcount
         warehouse.run(conn, "identity/analyze_records").close()
         lap("affected_records")
         # In a full run the links just judged are the whole graph: no need to read them back.

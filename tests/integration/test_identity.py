@@ -157,10 +157,17 @@ def test_an_incremental_run_recomputes_only_touched_persons(sandbox):
     for n in range(1, 21):
         put_person(sandbox, f"{n}@{MKTO}.Marketo", f"p{n}@acme.com")
     assert identity.stitch(sandbox, "r1")["persons"] == 20
+    written = "SELECT xmin::text FROM {} WHERE {} = %s"
+    lead_mapping = query(sandbox, written.format("identity_record_person", "record_key"), (f"3@{MKTO}.Marketo",))
+    person_row = query(sandbox, written.format("identity_person", "person_id"), (person_of(sandbox, f"3@{MKTO}.Marketo"),))
     put_person(sandbox, CONTACT, "p3@acme.com")
     result = identity.stitch(sandbox, "r2")
     assert (result["changed"], result["recomputed"], result["persons"]) == (1, 2, 20)
     assert person_of(sandbox, CONTACT) == person_of(sandbox, f"3@{MKTO}.Marketo")
+    # The lead kept its person: its mapping is not rewritten; the person's size changed: it is.
+    assert query(sandbox, written.format("identity_record_person", "record_key"), (f"3@{MKTO}.Marketo",)) == lead_mapping
+    assert query(sandbox, written.format("identity_person", "person_id"),
+                 (person_of(sandbox, f"3@{MKTO}.Marketo"),)) != person_row
 
 
 def test_profiles_merge_by_source_priority_and_consent_is_conservative(sandbox):
