@@ -90,9 +90,10 @@ def _distinct_per(group, member, member_count: int, group_count: int):
     return np.bincount(held // member_count, minlength=group_count)
 
 
-def components(links, rules: IdentityRules) -> Components:
+def components(links, rules: IdentityRules, record_codes=None, records=None) -> Components:
     """Connected components of the record/identity graph, under the graph rules. `links` is a
-    pyarrow table (record_key, namespace, value, unique_scope ("" for none), joins, seen_at)."""
+    pyarrow table (record_key, namespace, value, unique_scope ("" for none), joins, seen_at);
+    the integer code of each link's record and the records they stand for, when already known."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -104,7 +105,8 @@ def components(links, rules: IdentityRules) -> Components:
         return Components(frame=pa.table({"record_key": pa.array([], pa.string()), "component": pa.array([], pa.int64())}),
                           sizes=pa.table({"component": pa.array([], pa.int64()), "records": pa.array([], pa.int64()),
                                           "identities": pa.array([], pa.int64())}))
-    record_codes, records = _codes(links["record_key"])
+    if record_codes is None:
+        record_codes, records = _codes(links["record_key"])
     namespace_codes, namespaces = _codes(links["namespace"])
     value_codes, values = _codes(links["value"])
     identity_codes = _pair_codes(value_codes, namespace_codes, len(namespaces))
@@ -306,6 +308,24 @@ def _matches_any(values, patterns: list[str]):
             dtype=bool)
 
 
+def _role_mailbox(values, namespaces, mailboxes: list[str]):
+    """Emails whose part before the first "@" is one of the role mailboxes."""
+    import re
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = [re.escape(name) for name in mailboxes if "@" not in name]
+    if not names:
+        return np.zeros(len(values), dtype=bool)
+    emails = np.flatnonzero(pc.equal(namespaces, "email").to_numpy(zero_copy_only=False))
+    shared = np.zeros(len(values), dtype=bool)
+    shared[emails] = pc.match_substring_regex(values.take(pa.array(emails)),
+                                              f"^(?:{'|'.join(names)})(?:@|$)").to_numpy(zero_copy_only=False)
+    return shared
+
+
 def _split_part(values, field: int):
     """PostgreSQL's split_part(value, '@', field) for field 1 or 2 ("" when there is no such part)."""
     import pyarrow.compute as pc
@@ -379,10 +399,7 @@ def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, la
         pc.make_struct(blocked, pc.greater(pc.utf8_length(value), 1024),
                        pc.and_(pc.equal(namespace, "ecid"), pc.invert(pc.match_substring_regex(value, "^[0-9]{38}$")))),
         "blocked value", "value longer than 1024 characters", "ECID not 38 digits")
-    emails = np.flatnonzero(pc.equal(namespace, "email").to_numpy(zero_copy_only=False))
-    shared = np.zeros(candidates.num_rows, dtype=bool)
-    shared[emails] = pc.is_in(_split_part(value.take(pa.array(emails)), 1),
-                              value_set=pa.array(rules.shared_mailboxes, pa.string())).to_numpy(zero_copy_only=False)
+    shared = _role_mailbox(value, namespace, rules.shared_mailboxes)
     # One value per person in a unique namespace; the Marketo and CRM ones per instance (the
     # munchkin id or org id in the key, less its ".Marketo" / ".Salesforce" suffix).
     unique = pc.is_in(namespace, value_set=pa.array(rules.unique_namespaces, pa.string()))
@@ -422,8 +439,13 @@ def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, la
     _copy_in(conn, "identity/write_rejected_links", rejected)
     _copy_in(conn, "identity/write_links", links)
     lap("write_links")
-    return links.set_column(3, "unique_scope", pc.fill_null(links["unique_scope"], "")).set_column(
-        5, "seen_at", candidates["seen_epoch"].take(kept))
+    # The accepted links' records, coded afresh from the codes above (a record may have none left).
+    standing = np.zeros(len(records), dtype=bool)
+    standing[record_codes[accepted]] = True
+    recoded = np.cumsum(standing) - 1
+    return (links.set_column(3, "unique_scope", pc.fill_null(links["unique_scope"], "")).set_column(
+        5, "seen_at", candidates["seen_epoch"].take(kept)),
+        recoded[record_codes[accepted]], records.take(pa.array(np.flatnonzero(standing))))
 
 
 def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> dict[str, int]:
@@ -457,7 +479,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         warehouse.run(conn, "identity/analyze_changed").close()
         warehouse.run(conn, "identity/forget_changed").close()
         lap("changed_records")
-        judged_links = _judge_links(conn, rules, run_id, lap)
+        judged_links, judged_codes, judged_records = _judge_links(conn, rules, run_id, lap)
         if since is None:
             warehouse.run(conn, "identity/create_link_indexes").close()
             lap("link_indexes")
@@ -473,10 +495,13 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         warehouse.run(conn, "identity/analyze_records").close()
         lap("affected_records")
         # In a full run the links just judged are the whole graph: no need to read them back.
-        links = judged_links if since is None else _read_links(conn)
-        del judged_links
+        if since is None:
+            links, codes = judged_links, {"record_codes": judged_codes, "records": judged_records}
+        else:
+            links, codes = _read_links(conn), {}
+        del judged_links, judged_codes, judged_records
         lap("read_links")
-        found = components(links, rules)
+        found = components(links, rules, **codes)
         lap("components")
         warehouse.run(conn, "identity/create_work_tables").close()
         _copy_in(conn, "identity/write_components", found.frame)
