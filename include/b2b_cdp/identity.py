@@ -516,9 +516,9 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         # A full run maps every record afresh: the map is emptied and indexed once after filling.
         remap = "remap_all_records" if since is None else "remap_records"
         for step in ("prior_persons", "assign_person_ids", "analyze_assignment", "record_lineage", "retire_persons",
-                     remap, "upsert_persons"):
+                     remap, "update_persons", "insert_persons"):
             params = {"run_id": run_id} if step in ("assign_person_ids", "record_lineage", "retire_persons",
-                                                    "upsert_persons") else None
+                                                    "insert_persons") else None
             warehouse.run(conn, f"identity/{step}", params).close()
         warehouse.run(conn, "identity/analyze_graph").close()
         lap("person_ids")
