@@ -377,7 +377,7 @@ def _candidate_links(conn: psycopg.Connection):
     return links.combine_chunks()
 
 
-def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap, *, full: bool):
+def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap):
     """The record rules on the changed records' candidate links, vectorised (pyarrow, numpy): refused
     values (blocked values and patterns, values over 1,024 characters, ECIDs not of 38 digits), role
     mailboxes (kept on their record, never joining), the unique scope of each link, the cap of
@@ -437,7 +437,7 @@ def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, la
                       "joins": pa.array(~shared[accepted]), "seen_at": candidates["seen_at"].take(kept)})
     lap("judge_links")
     _copy_in(conn, "identity/write_rejected_links", rejected)
-    _copy_in(conn, "identity/write_all_links" if full else "identity/write_links", links)
+    _copy_in(conn, "identity/write_links", links)
     lap("write_links")
     # The accepted links' records, coded afresh from the codes above (a record may have none left).
     standing = np.zeros(len(records), dtype=bool)
@@ -479,7 +479,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         warehouse.run(conn, "identity/analyze_changed").close()
         warehouse.run(conn, "identity/forget_changed").close()
         lap("changed_records")
-        judged_links, judged_codes, judged_records = _judge_links(conn, rules, run_id, lap, full=since is None)
+        judged_links, judged_codes, judged_records = _judge_links(conn, rules, run_id, lap)
         if since is None:
             warehouse.run(conn, "identity/create_link_indexes").close()
             lap("link_indexes")
