@@ -8,9 +8,10 @@ length, ECID format, role mailboxes, unique scopes, 20 identities per record) is
 Python (pyarrow, numpy), and the accepted and refused links written back with COPY. Components come
 from a C routine (scipy.sparse.csgraph) on integer codes, and only the few components that break a
 graph rule (one value per unique namespace, 50 identities per graph) are resolved link by link in
-Python. Runs are incremental: records changed since the previous
-run, and the persons they touch, are all that is recomputed. Person ids are stable: a component keeps
-its id, a merge keeps the oldest and records the absorbed ids, a split gets new ids with lineage.
+Python. Runs are incremental: records changed since the previous run, and the persons they touch,
+are all that is recomputed (and only the mappings and persons that changed are rewritten). Person
+ids are stable: a component keeps its id, a merge keeps the oldest and records the absorbed ids, a
+split gets new ids with lineage.
 Accounts: Marketo companies join the CRM accounts they sync with, the MDM joins CRM accounts across
 orgs (label propagation in SQL: accounts are few).
 """
@@ -355,14 +356,27 @@ def _candidate_links(conn: psycopg.Connection):
                          "seen_at": rows["seen_at"], "seen_epoch": rows["seen_epoch"],
                          "priority": pa.array(np.full(rows.num_rows, priority, dtype=np.int16))})
 
-    synced = records.filter(pc.is_valid(records["crm_key"]))
+    has_crm = pc.is_valid(records["crm_key"])
+    synced = records.filter(has_crm)
     crm_namespace = pc.if_else(pc.starts_with(synced["crm_key"], "00Q"), "crm_lead", "crm_contact")
-    emailed = records.filter(pc.is_valid(records["email"]))
+    has_email = pc.is_valid(records["email"])
+    emailed = records.filter(has_email)
+    # Each record's links side by side (own key, CRM record, email, then its events'), so that a
+    # later run deleting or reading one record's links finds them on one page, not on four.
+    event_record = pc.index_in(events["record_key"], value_set=records["record_key"]).to_numpy(zero_copy_only=False)
+    unknown = np.isnan(event_record.astype(np.float64))
+    event_record = np.where(unknown, 0, event_record).astype(np.int64)
+    if unknown.any():
+        event_record[unknown] = records.num_rows + _codes(events["record_key"].filter(pa.array(unknown)))[0]
+    record_index = np.arange(records.num_rows, dtype=np.int64)
+    order = np.argsort(np.concatenate([
+        record_index * 4, record_index[has_crm.to_numpy(zero_copy_only=False)] * 4 + 1,
+        record_index[has_email.to_numpy(zero_copy_only=False)] * 4 + 2, event_record * 4 + 3]), kind="stable")
     links = pa.concat_tables([
         part(records, records["namespace"], records["record_key"], 0),
         part(synced, crm_namespace, synced["crm_key"], 1),
         part(emailed, pa.array(np.full(emailed.num_rows, "email", dtype=object), pa.string()), emailed["email"], 2),
-        events]).combine_chunks()
+        events]).take(pa.array(order))
     # Events usually stand for an ECID record of their own; those of a person record may repeat
     # one of its identities: only those records' links are grouped.
     repeated = pc.is_in(links["record_key"], value_set=pc.unique(
