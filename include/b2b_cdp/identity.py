@@ -2,13 +2,16 @@
 
 Nodes are records (Marketo leads, CRM contacts and leads, web visitors by ECID) and the identities
 they carry (email, ECID, Marketo lead, CRM contact, CRM lead); a person is a connected component.
-The candidate links come out in one COPY, with blocked values and ECID format judged and role
-mailboxes flagged in SQL; the blocked patterns and the 20 identities per record are judged
-vectorised in Python, and the accepted and refused links written back with COPY. Components come from a C routine (scipy.sparse.csgraph), and only the few
-components that break a graph rule (one value per unique namespace, 50 identities per graph) are
-resolved link by link in Python. Runs are incremental: records changed since the previous
-run, and the persons they touch, are all that is recomputed. Person ids are stable: a component keeps
-its id, a merge keeps the oldest and records the absorbed ids, a split gets new ids with lineage.
+The changed records come out in one COPY, a row each, and their web events' identities in another;
+the candidate links are built from them and every record rule (blocked values and patterns, value
+length, ECID format, role mailboxes, unique scopes, 20 identities per record) is judged vectorised in
+Python (pyarrow, numpy), and the accepted and refused links written back with COPY. Components come
+from a C routine (scipy.sparse.csgraph) on integer codes, and only the few components that break a
+graph rule (one value per unique namespace, 50 identities per graph) are resolved link by link in
+Python. Runs are incremental: records changed since the previous run, and the persons they touch,
+are all that is recomputed (and only the mappings and persons that changed are rewritten). Person
+ids are stable: a component keeps its id, a merge keeps the oldest and records the absorbed ids, a
+split gets new ids with lineage.
 Accounts: Marketo companies join the CRM accounts they sync with, the MDM joins CRM accounts across
 orgs (label propagation in SQL: accounts are few).
 """
@@ -57,21 +60,60 @@ def _link_priority(links):
                      [0, 1, 2], default=3)
 
 
-def components(links, rules: IdentityRules) -> Components:
-    """Connected components of the record/identity graph, under the graph rules."""
+def _codes(column):
+    """Integer codes of a string column and its distinct values (pyarrow dictionary encoding: one
+    hash pass, no sort, no Python strings)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+
+
+def _pair_codes(high, low, low_count: int):
+    """Dense codes of (high, low) integer pairs."""
     import numpy as np
     import pandas as pd
+
+    codes, _ = pd.factorize(high.astype(np.int64) * low_count + low)
+    return codes.astype(np.int64)
+
+
+def _distinct_per(group, member, member_count: int, group_count: int):
+    """How many distinct members each group holds (groups and members as integer codes)."""
+    import numpy as np
+    import pandas as pd
+
+    held = pd.unique(group.astype(np.int64) * member_count + member)    # a hash, not a sort
+    return np.bincount(held // member_count, minlength=group_count)
+
+
+def components(links, rules: IdentityRules, record_codes=None, records=None) -> Components:
+    """Connected components of the record/identity graph, under the graph rules. `links` is a
+    pyarrow table (record_key, namespace, value, unique_scope ("" for none), joins, seen_at);
+    the integer code of each link's record and the records they stand for, when already known."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    if links.empty:
-        return Components(frame=pd.DataFrame({"record_key": [], "component": []}),
-                          sizes=pd.DataFrame({"component": [], "records": [], "identities": []}))
-    record_codes, records = pd.factorize(links["record_key"])
-    identity_keys = links["namespace"] + "\x1f" + links["value"]
-    identity_codes, identities = pd.factorize(identity_keys)
+    if links.num_rows == 0:
+        return Components(frame=pa.table({"record_key": pa.array([], pa.string()), "component": pa.array([], pa.int64())}),
+                          sizes=pa.table({"component": pa.array([], pa.int64()), "records": pa.array([], pa.int64()),
+                                          "identities": pa.array([], pa.int64())}))
+    if record_codes is None:
+        record_codes, records = _codes(links["record_key"])
+    namespace_codes, namespaces = _codes(links["namespace"])
+    value_codes, values = _codes(links["value"])
+    identity_codes = _pair_codes(value_codes, namespace_codes, len(namespaces))
+    identity_count = int(identity_codes.max()) + 1
     joins = links["joins"].to_numpy()
-    size = len(records) + len(identities)
+    size = len(records) + identity_count
     rows, cols = record_codes[joins], identity_codes[joins] + len(records)
     graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(size, size)).tocsr()
     _, node_labels = connected_components(graph, directed=False)
@@ -79,43 +121,41 @@ def components(links, rules: IdentityRules) -> Components:
 
     # Graph rules, checked per component; only the components that break one are resolved.
     link_component = record_labels[record_codes]
-    per_component = pd.DataFrame({"component": link_component, "identity": identity_codes})
-    too_big = per_component.groupby("component")["identity"].nunique()
-    bad = set(too_big[too_big > rules.max_identities_per_graph].index)
-    scoped = links["unique_scope"].to_numpy() != ""
+    component_count = int(record_labels.max()) + 1
+    identities = _distinct_per(link_component, identity_codes, identity_count, component_count)
+    bad = np.flatnonzero(identities > rules.max_identities_per_graph)
+    scoped = pc.fill_null(pc.not_equal(links["unique_scope"], ""), False).to_numpy(zero_copy_only=False)
     if scoped.any():
-        held = pd.DataFrame({"component": link_component[scoped], "scope": links["unique_scope"].to_numpy()[scoped],
-                             "value": links["value"].to_numpy()[scoped]})
-        counts = held.groupby(["component", "scope"])["value"].nunique()
-        bad |= set(counts[counts > 1].index.get_level_values(0))
+        scope_codes, scopes = _codes(links["unique_scope"].filter(pa.array(scoped)))
+        held = _pair_codes(link_component[scoped], scope_codes, len(scopes))
+        counts = _distinct_per(held, value_codes[scoped], len(values), int(held.max()) + 1)
+        first = np.zeros(len(counts), dtype=np.int64)
+        first[held] = link_component[scoped]          # each (component, scope) pair's component
+        bad = np.union1d(bad, first[counts > 1])
     result = Components()
-    kept = np.ones(len(links), dtype=bool)
-    if bad:
+    kept = np.ones(links.num_rows, dtype=bool)
+    if len(bad):
         next_label = int(record_labels.max()) + 1
-        selected = np.isin(link_component, list(bad))
-        subset = links[selected].assign(priority=_link_priority(links[selected]))
+        selected = np.flatnonzero(np.isin(link_component, bad))
+        subset = links.take(pa.array(selected)).to_pandas()
+        subset["priority"] = _link_priority(subset)
         relabelled, result.rejected = _resolve(subset, rules)
-        index = pd.Index(records)
-        for record_key, local in relabelled.items():
-            record_labels[index.get_loc(record_key)] = next_label + local
+        moved = pc.index_in(pa.array(list(relabelled), pa.string()), value_set=records).to_numpy(zero_copy_only=False)
+        record_labels[moved] = next_label + np.fromiter(relabelled.values(), dtype=np.int64, count=len(relabelled))
         refused = {link[:3] for link in result.rejected}
         subset_links = subset[["record_key", "namespace", "value"]].itertuples(index=False, name=None)
-        kept[np.flatnonzero(selected)] = [link not in refused for link in subset_links]
+        kept[selected] = [link not in refused for link in subset_links]
         log.info("%d component(s) broke a graph rule; %d link(s) refused", len(bad), len(result.rejected))
-    result.frame = pd.DataFrame({"record_key": records, "component": record_labels})
-    result.sizes = _sizes(record_labels, record_codes[kept], identity_codes[kept], len(identities))
+    result.frame = pa.table({"record_key": records, "component": record_labels})
+    if len(bad):
+        identities = _distinct_per(record_labels[record_codes[kept]], identity_codes[kept], identity_count,
+                                   int(record_labels.max()) + 1)
+    # Records and distinct identities (those the graph kept) of each component.
+    records_per = np.bincount(record_labels)
+    standing = np.flatnonzero(records_per)
+    result.sizes = pa.table({"component": standing, "records": records_per[standing],
+                             "identities": identities[standing]})
     return result
-
-
-def _sizes(record_labels, record_codes, identity_codes, identity_count: int):
-    """Records and distinct identities (those the graph kept) of each component."""
-    import numpy as np
-    import pandas as pd
-
-    labels, compact = np.unique(record_labels, return_inverse=True)
-    held = np.unique(compact[record_codes].astype(np.int64) * identity_count + identity_codes)
-    return pd.DataFrame({"component": labels, "records": np.bincount(compact, minlength=len(labels)),
-                         "identities": np.bincount(held // identity_count, minlength=len(labels))})
 
 
 class _UnionFind:
@@ -208,7 +248,7 @@ def _resolve(subset, rules: IdentityRules) -> tuple[dict[str, int], list[tuple[s
 
 
 def _copy_out(conn: psycopg.Connection, name: str, columns: dict, params: dict | None = None):
-    """The CSV a COPY ... TO STDOUT file writes, as a pandas DataFrame (NULL -> None, "" stays "")."""
+    """The CSV a COPY ... TO STDOUT file writes, as a pyarrow table (NULL -> null, "" stays "")."""
     import pyarrow as pa
     from pyarrow import csv
 
@@ -217,23 +257,25 @@ def _copy_out(conn: psycopg.Connection, name: str, columns: dict, params: dict |
         for block in copy:
             buffer.write(block)
     if buffer.tell() == 0:
-        return pa.table({column: pa.array([], kind) for column, kind in columns.items()}).to_pandas()
+        return pa.table({column: pa.array([], kind) for column, kind in columns.items()})
     buffer.seek(0)
     return csv.read_csv(buffer, read_options=csv.ReadOptions(column_names=list(columns)),
                         convert_options=csv.ConvertOptions(
                             column_types=columns, null_values=[""], strings_can_be_null=True,
                             quoted_strings_can_be_null=False,
-                            true_values=["t"], false_values=["f"])).to_pandas()
+                            true_values=["t"], false_values=["f"]))
 
 
-def _copy_in(conn: psycopg.Connection, name: str, frame) -> None:
-    """Rows into a COPY ... FROM STDIN file as CSV: strings quoted, so "" is kept apart from NULL."""
+def _copy_in(conn: psycopg.Connection, name: str, table) -> None:
+    """Rows (a pyarrow table or a pandas frame) into a COPY ... FROM STDIN file as CSV: strings
+    quoted, so "" is kept apart from NULL."""
     import pyarrow as pa
     from pyarrow import csv
 
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
     buffer = io.BytesIO()
-    csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buffer,
-                  write_options=csv.WriteOptions(include_header=False))
+    csv.write_csv(table, buffer, write_options=csv.WriteOptions(include_header=False))
     data = buffer.getbuffer()
     with conn.cursor() as cur, cur.copy(warehouse.sql_file(name)) as copy:
         for start in range(0, len(data), 1 << 20):
@@ -252,71 +294,172 @@ def _read_links(conn: psycopg.Connection):
 
 
 def _matches_any(values, patterns: list[str]):
-    """Case-insensitive search for any of the patterns in each value, vectorised (RE2); patterns RE2
-    cannot run (back-references, look-arounds: the configuration accepts Python's syntax) go
-    through Python's re."""
+    """Case-insensitive search for any of the patterns in each value (a pyarrow array), vectorised
+    (RE2); patterns RE2 cannot run (back-references, look-arounds: the configuration accepts
+    Python's syntax) go through Python's re."""
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
     either = "|".join(f"(?:{pattern})" for pattern in patterns)
     try:
-        return pc.match_substring_regex(pa.array(values), either, ignore_case=True).to_numpy(zero_copy_only=False)
+        return pc.match_substring_regex(values, either, ignore_case=True).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
-        return values.astype(object).str.contains(either, case=False, regex=True).to_numpy(dtype=bool)
+        return pd.Series(values.to_pylist(), dtype=object).str.contains(either, case=False, regex=True).to_numpy(
+            dtype=bool)
 
 
-def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap):
-    """The record rules on the changed records' candidate links, vectorised: refused values come
-    judged from SQL; here the cap of identities per record (own key, CRM record, email, ECID; newest
-    first) and the split into accepted links and refused ones, each written back with COPY.
-    Returns the accepted links in the shape the component computation reads."""
+def _role_mailbox(values, namespaces, mailboxes: list[str]):
+    """Emails whose part before the first "@" is one of the role mailboxes."""
+    import re
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = [re.escape(name) for name in mailboxes if "@" not in name]
+    if not names:
+        return np.zeros(len(values), dtype=bool)
+    emails = np.flatnonzero(pc.equal(namespaces, "email").to_numpy(zero_copy_only=False))
+    shared = np.zeros(len(values), dtype=bool)
+    shared[emails] = pc.match_substring_regex(values.take(pa.array(emails)),
+                                              f"^(?:{'|'.join(names)})(?:@|$)").to_numpy(zero_copy_only=False)
+    return shared
+
+
+def _split_part(values, field: int):
+    """PostgreSQL's split_part(value, '@', field) for field 1 or 2 ("" when there is no such part)."""
+    import pyarrow.compute as pc
+
+    parts = pc.extract_regex(values, r"^(?P<first>[^@]*)(?:@(?P<second>[^@]*))?")
+    return pc.struct_field(parts, [field - 1])
+
+
+def _candidate_links(conn: psycopg.Connection):
+    """The changed records' candidate links: each record's own key (rank 0), its CRM record (1) and
+    email (2) from one row a record, and the ECIDs (3) and emails its web events carry. An identity
+    a record carries both itself and through its events is one link (newest seen, best rank)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    candidates = _copy_out(conn, "identity/candidate_links", {
-        "record_key": pa.string(), "namespace": pa.string(), "value": pa.string(), "unique_scope": pa.string(),
-        "seen_at": pa.string(), "seen_epoch": pa.float64(), "priority": pa.int16(), "refused": pa.string(),
-        "shared": pa.bool_()}, {
-        "blocked_values": rules.blocked_values, "shared_mailboxes": rules.shared_mailboxes,
-        "unique_namespaces": rules.unique_namespaces})
+    records = _copy_out(conn, "identity/candidate_records", {
+        "record_key": pa.string(), "namespace": pa.string(), "crm_key": pa.string(), "email": pa.string(),
+        "seen_at": pa.string(), "seen_epoch": pa.float64()})
+    events = _copy_out(conn, "identity/candidate_event_links", {
+        "record_key": pa.string(), "namespace": pa.string(), "value": pa.string(), "seen_at": pa.string(),
+        "seen_epoch": pa.float64(), "priority": pa.int16()})
+
+    def part(rows, namespace, value, priority: int):
+        return pa.table({"record_key": rows["record_key"], "namespace": namespace, "value": value,
+                         "seen_at": rows["seen_at"], "seen_epoch": rows["seen_epoch"],
+                         "priority": pa.array(np.full(rows.num_rows, priority, dtype=np.int16))})
+
+    has_crm = pc.is_valid(records["crm_key"])
+    synced = records.filter(has_crm)
+    crm_namespace = pc.if_else(pc.starts_with(synced["crm_key"], "00Q"), "crm_lead", "crm_contact")
+    has_email = pc.is_valid(records["email"])
+    emailed = records.filter(has_email)
+    # Each record's links side by side (own key, CRM record, email, then its events'), so that a
+    # later run deleting or reading one record's links finds them on one page, not on four.
+    event_record = pc.index_in(events["record_key"], value_set=records["record_key"]).to_numpy(zero_copy_only=False)
+    unknown = np.isnan(event_record.astype(np.float64))
+    event_record = np.where(unknown, 0, event_record).astype(np.int64)
+    if unknown.any():
+        event_record[unknown] = records.num_rows + _codes(events["record_key"].filter(pa.array(unknown)))[0]
+    record_index = np.arange(records.num_rows, dtype=np.int64)
+    order = np.argsort(np.concatenate([
+        record_index * 4, record_index[has_crm.to_numpy(zero_copy_only=False)] * 4 + 1,
+        record_index[has_email.to_numpy(zero_copy_only=False)] * 4 + 2, event_record * 4 + 3]), kind="stable")
+    links = pa.concat_tables([
+        part(records, records["namespace"], records["record_key"], 0),
+        part(synced, crm_namespace, synced["crm_key"], 1),
+        part(emailed, pa.array(np.full(emailed.num_rows, "email", dtype=object), pa.string()), emailed["email"], 2),
+        events]).take(pa.array(order))
+    # Events usually stand for an ECID record of their own; those of a person record may repeat
+    # one of its identities: only those records' links are grouped.
+    repeated = pc.is_in(links["record_key"], value_set=pc.unique(
+        events.filter(pc.is_in(events["record_key"], value_set=records["record_key"]))["record_key"]))
+    if pc.any(repeated).as_py():
+        grouped = links.filter(repeated).to_pandas()
+        grouped = grouped.sort_values("seen_epoch", ascending=False, kind="stable")
+        best = grouped.groupby(["record_key", "namespace", "value"], sort=False)["priority"].transform("min")
+        grouped = grouped.assign(priority=best).drop_duplicates(["record_key", "namespace", "value"])
+        links = pa.concat_tables([links.filter(pc.invert(repeated)),
+                                  pa.Table.from_pandas(grouped, schema=links.schema, preserve_index=False)])
+    return links.combine_chunks()
+
+
+def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap):
+    """The record rules on the changed records' candidate links, vectorised (pyarrow, numpy): refused
+    values (blocked values and patterns, values over 1,024 characters, ECIDs not of 38 digits), role
+    mailboxes (kept on their record, never joining), the unique scope of each link, the cap of
+    identities per record (own key, CRM record, email, ECID; newest first), and the split into
+    accepted links and refused ones, each written back with COPY. Returns the accepted links in the
+    shape the component computation reads."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    candidates = _candidate_links(conn)
     lap("candidates")
+    value, namespace = candidates["value"].combine_chunks(), candidates["namespace"].combine_chunks()
+    blocked = pc.is_in(value, value_set=pa.array(rules.blocked_values, pa.string()))
     if rules.blocked_patterns:
-        blocked = _matches_any(candidates["value"], rules.blocked_patterns)
-        candidates.loc[blocked, "refused"] = "blocked value"
+        blocked = pc.or_(blocked, pa.array(_matches_any(value, rules.blocked_patterns)))
+    refused = pc.case_when(
+        pc.make_struct(blocked, pc.greater(pc.utf8_length(value), 1024),
+                       pc.and_(pc.equal(namespace, "ecid"), pc.invert(pc.match_substring_regex(value, "^[0-9]{38}$")))),
+        "blocked value", "value longer than 1024 characters", "ECID not 38 digits")
+    shared = _role_mailbox(value, namespace, rules.shared_mailboxes)
+    # One value per person in a unique namespace; the Marketo and CRM ones per instance (the
+    # munchkin id or org id in the key, less its ".Marketo" / ".Salesforce" suffix).
+    unique = pc.is_in(namespace, value_set=pa.array(rules.unique_namespaces, pa.string()))
+    per_instance = pc.and_(unique, pc.is_in(namespace, value_set=pa.array(["marketo", "crm_contact", "crm_lead"])))
+    instance = pc.replace_substring_regex(_split_part(value.filter(per_instance), 2), r"\.[A-Za-z]+$", "",
+                                          max_replacements=1)
+    scope = pc.replace_with_mask(pc.if_else(unique, namespace, pa.scalar(None, pa.string())), per_instance,
+                                 pc.binary_join_element_wise(namespace.filter(per_instance), instance, ":"))
+
     cap = rules.max_identities_per_record
-    judged = candidates["refused"].isna().to_numpy()
-    record_codes, records = pd.factorize(candidates["record_key"])
+    judged = pc.is_null(refused).to_numpy(zero_copy_only=False)
+    record_codes, records = _codes(candidates["record_key"])
     per_record = np.bincount(record_codes[judged], minlength=len(records))
     over_cap = judged & (per_record[record_codes] > cap)
     if over_cap.any():
         # Few records carry more than the cap: only those are ranked (a refused link ranks last).
-        crowded = candidates[over_cap].sort_values(["record_key", "priority", "seen_epoch", "value"],
-                                                   ascending=[True, True, False, True])
+        crowded = candidates.filter(pa.array(over_cap)).select(["record_key", "priority", "seen_epoch", "value"])
+        crowded = crowded.to_pandas().set_index(np.flatnonzero(over_cap)).sort_values(
+            ["record_key", "priority", "seen_epoch", "value"], ascending=[True, True, False, True])
         beyond = crowded.groupby("record_key", sort=False).cumcount().to_numpy() >= cap
         over_cap[:] = False
         over_cap[crowded.index[beyond]] = True
-    shared = candidates["shared"].to_numpy()
     accepted = judged & ~over_cap
-    refusing = ~judged | over_cap | shared
-    reasons = candidates.loc[refusing, "refused"].to_numpy(dtype=object)
-    capped, mailbox = over_cap[refusing], shared[refusing]
-    reasons = np.where(capped & pd.isna(reasons), f"more than {cap} identities on one record", reasons)
-    reasons = np.where(mailbox & pd.isna(reasons), "shared role mailbox: kept on its record, never joins two people",
-                       reasons)
-    refused = candidates.loc[refusing, ["record_key", "namespace", "value"]].assign(reason=reasons, run_id=run_id)
-    links = candidates.loc[accepted, ["record_key", "namespace", "value", "unique_scope", "seen_at", "seen_epoch",
-                                      "shared"]]
-    del candidates
-    links["joins"] = ~links.pop("shared")
+    refusing = np.flatnonzero(~judged | over_cap | shared)
+    reasons = refused.take(pa.array(refusing)).to_numpy(zero_copy_only=False)
+    reasons = np.where(over_cap[refusing] & pd.isna(reasons), f"more than {cap} identities on one record", reasons)
+    reasons = np.where(shared[refusing] & pd.isna(reasons),
+                       "shared role mailbox: kept on its record, never joins two people", reasons)
+    rejected = candidates.select(["record_key", "namespace", "value"]).take(pa.array(refusing))
+    rejected = rejected.append_column("reason", pa.array(reasons, pa.string())).append_column(
+        "run_id", pa.array(np.full(len(refusing), run_id, dtype=object), pa.string()))
+    kept = pa.array(np.flatnonzero(accepted))
+    links = pa.table({"record_key": candidates["record_key"].take(kept), "namespace": namespace.take(kept),
+                      "value": value.take(kept), "unique_scope": scope.take(kept),
+                      "joins": pa.array(~shared[accepted]), "seen_at": candidates["seen_at"].take(kept)})
     lap("judge_links")
-    _copy_in(conn, "identity/write_rejected_links", refused)
-    _copy_in(conn, "identity/write_links", links[["record_key", "namespace", "value", "unique_scope", "joins",
-                                                  "seen_at"]])
+    _copy_in(conn, "identity/write_rejected_links", rejected)
+    _copy_in(conn, "identity/write_links", links)
     lap("write_links")
-    links["unique_scope"] = links["unique_scope"].fillna("")
-    links["seen_at"] = links.pop("seen_epoch")
-    return links[LINK_COLUMNS].reset_index(drop=True)
+    # The accepted links' records, coded afresh from the codes above (a record may have none left).
+    standing = np.zeros(len(records), dtype=bool)
+    standing[record_codes[accepted]] = True
+    recoded = np.cumsum(standing) - 1
+    return (links.set_column(3, "unique_scope", pc.fill_null(links["unique_scope"], "")).set_column(
+        5, "seen_at", candidates["seen_epoch"].take(kept)),
+        recoded[record_codes[accepted]], records.take(pa.array(np.flatnonzero(standing))))
 
 
 def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> dict[str, int]:
@@ -350,27 +493,36 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         warehouse.run(conn, "identity/analyze_changed").close()
         warehouse.run(conn, "identity/forget_changed").close()
         lap("changed_records")
-        judged_links = _judge_links(conn, rules, run_id, lap)
+        judged_links, judged_codes, judged_records = _judge_links(conn, rules, run_id, lap)
         if since is None:
             warehouse.run(conn, "identity/create_link_indexes").close()
             lap("link_indexes")
         # A full run recomputes every live record; an incremental one, those the changes touch.
-        with warehouse.run(conn, "identity/all_live_records" if since is None else "identity/affected_records") as cur:
-            recomputed = cur.rowcount
+        if since is None:
+            with warehouse.run(conn, "identity/all_live_records") as cur:
+                recomputed = cur.rowcount
+            warehouse.run(conn, "identity/all_persons").close()
+        else:
+            warehouse.run(conn, "identity/affected_persons").close()
+            with warehouse.run(conn, "identity/affected_records") as cur:
+                recomputed = cur.rowcount
         warehouse.run(conn, "identity/analyze_records").close()
         lap("affected_records")
         # In a full run the links just judged are the whole graph: no need to read them back.
-        links = judged_links if since is None else _read_links(conn)
-        del judged_links
+        if since is None:
+            links, codes = judged_links, {"record_codes": judged_codes, "records": judged_records}
+        else:
+            links, codes = _read_links(conn), {}
+        del judged_links, judged_codes, judged_records
         lap("read_links")
-        found = components(links, rules)
+        found = components(links, rules, **codes)
         lap("components")
         warehouse.run(conn, "identity/create_work_tables").close()
         _copy_in(conn, "identity/write_components", found.frame)
         _copy_in(conn, "identity/write_component_sizes", found.sizes)
         if found.rejected:
             _copy_in(conn, "identity/write_graph_rejected",
-                   pd.DataFrame(found.rejected, columns=["record_key", "namespace", "value", "reason"]))
+                     pd.DataFrame(found.rejected, columns=["record_key", "namespace", "value", "reason"]))
             warehouse.run(conn, "identity/drop_graph_rejected").close()
             warehouse.run(conn, "identity/record_graph_rejected", {"run_id": run_id}).close()
         warehouse.run(conn, "identity/analyze_components").close()
@@ -378,11 +530,12 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         # A full run maps every record afresh: the map is emptied and indexed once after filling.
         remap = "remap_all_records" if since is None else "remap_records"
         for step in ("prior_persons", "assign_person_ids", "analyze_assignment", "record_lineage", "retire_persons",
-                     remap, "upsert_persons"):
+                     remap, "update_persons", "insert_persons"):
             params = {"run_id": run_id} if step in ("assign_person_ids", "record_lineage", "retire_persons",
-                                                    "upsert_persons") else None
+                                                    "insert_persons") else None
             warehouse.run(conn, f"identity/{step}", params).close()
-        warehouse.run(conn, "identity/analyze_graph").close()
+        if since is None:        # an incremental run changes a sliver of them: autovacuum's statistics do
+            warehouse.run(conn, "identity/analyze_graph").close()
         lap("person_ids")
         accounts_changed = since is None or warehouse.fetch_all(
             conn, "identity/account_side_changed", {"since": since})[0][0]

@@ -1,9 +1,6 @@
--- Every record of every person this run touches, with the component it now falls in (NULL: it
--- left the graph, e.g. deleted at its source).
+-- Every record of every person this run touches (stitch_touched), with the component it now falls
+-- in (NULL: it left the graph, e.g. deleted at its source).
 CREATE TEMP TABLE stitch_prior ON COMMIT DROP AS
-SELECT m.record_key, m.person_id, c.component
-FROM identity_record_person m
+SELECT t.record_key, t.person_id, c.component
+FROM stitch_touched t
 LEFT JOIN stitch_component c USING (record_key)
-WHERE m.person_id IN (SELECT person_id FROM identity_record_person JOIN stitch_records USING (record_key)
-                      UNION
-                      SELECT person_id FROM identity_record_person JOIN stitch_changed USING (record_key))

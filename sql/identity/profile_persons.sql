@@ -13,8 +13,7 @@ WITH records AS (
            row_number() OVER (PARTITION BY m.person_id
                               ORDER BY ak.account_id IS NULL, p.updated_at DESC NULLS LAST,
                                        p.source_key) AS account_rank
-    FROM stitch_persons s
-    JOIN identity_record_person m ON m.person_id = s.person_id
+    FROM stitch_person_records m
     JOIN core_person p ON p.source_key = m.record_key AND NOT p.is_deleted
     LEFT JOIN identity_account_key ak ON ak.account_key = p.account_key
 ), merged AS (       -- the attributes share one order: the input is sorted once, not per person
@@ -32,8 +31,7 @@ WITH records AS (
     GROUP BY person_id
 ), held AS (          -- each identity once per person (two records may carry it), in one sort
     SELECT DISTINCT m.person_id, l.namespace, l.value
-    FROM stitch_persons s
-    JOIN identity_record_person m ON m.person_id = s.person_id
+    FROM stitch_person_records m
     JOIN identity_link l ON l.record_key = m.record_key
 ), per_namespace AS (
     SELECT person_id, namespace, jsonb_agg(value ORDER BY value) AS ids, count(*) AS n
@@ -44,8 +42,7 @@ WITH records AS (
     FROM per_namespace GROUP BY person_id
 ), events AS (
     SELECT m.person_id, count(*) AS n
-    FROM stitch_persons s
-    JOIN identity_record_person m ON m.person_id = s.person_id
+    FROM stitch_person_records m
     JOIN core_event e ON e.person_key = m.record_key
     GROUP BY m.person_id
 )

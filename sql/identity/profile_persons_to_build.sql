@@ -17,3 +17,10 @@ JOIN core_opportunity_person r ON r.opportunity_key = o.source_key
 JOIN identity_record_person m ON m.record_key = r.person_key;
 
 ANALYZE stitch_persons;
+
+-- Their records, read by every profile statement below (rather than the whole record -> person map
+-- joined again each time).
+CREATE TEMP TABLE stitch_person_records ON COMMIT DROP AS
+SELECT m.person_id, m.record_key FROM identity_record_person m JOIN stitch_persons USING (person_id);
+
+ANALYZE stitch_person_records;

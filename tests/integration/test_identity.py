@@ -34,13 +34,14 @@ def put_person(sandbox, key, email=None, *, crm_key=None, deleted=False, minutes
                      (key, system, instance, kind, email, first_name, crm_key, unsubscribed, at, deleted, at))
 
 
-def put_visit(sandbox, ecid, email=None, minutes=0):
+def put_visit(sandbox, ecid, email=None, minutes=0, person_key=None):
     at = T0 + timedelta(minutes=minutes)
     with warehouse.connect(sandbox) as conn:
         conn.execute("""INSERT INTO core_event (source_key, instance, person_key, event_type, occurred_at, ecid,
                                                 email, extracted_at)
                         VALUES (%s, 'web_events', %s, 'Web Visit', %s, %s, %s, %s)""",
-                     (f"v{ecid}{minutes}@web_events.Web", f"{ecid}@web_events.ECID", at, ecid, email, at))
+                     (f"v{ecid}{minutes}@web_events.Web", person_key or f"{ecid}@web_events.ECID", at, ecid, email,
+                      at))
 
 
 def person_of(sandbox, key):
@@ -91,6 +92,34 @@ def test_one_lead_per_marketo_instance_per_person(sandbox):
     assert check_stitching(sandbox, "r1").success
 
 
+def test_a_record_keeps_20_identities_and_carries_its_events_identities_once(sandbox):
+    put_person(sandbox, LEAD1, "  Heavy@Acme.com ", crm_key=CONTACT.replace("003A", "00QA"), minutes=30)
+    ecids = [str(10**37 + n) for n in range(22)]
+    for minute, ecid in enumerate(ecids):                     # visits of the lead itself, with its email
+        put_visit(sandbox, f" {ecid} ", email="heavy@acme.com" if minute % 2 else None, minutes=minute,
+                  person_key=LEAD1)
+    put_visit(sandbox, ecids[21], email="HEAVY@acme.com", minutes=40, person_key=LEAD1)
+    put_person(sandbox, LEAD2, "x" * 1025 + "@acme.com")
+    put_person(sandbox, CONTACT, "a@b@acme.com")
+    identity.stitch(sandbox, "r1")
+    links = {(namespace, value): (scope, seen) for namespace, value, scope, seen in query(
+        sandbox, "SELECT namespace, value, unique_scope, seen_at FROM identity_link WHERE record_key = %s", (LEAD1,))}
+    # Own key, CRM lead, email and the 17 newest ECIDs; the email seen on the lead and its visits is
+    # one link, last seen at the newest of them.
+    assert len(links) == 20
+    assert links[("marketo", LEAD1)] == (f"marketo:{MKTO}", T0 + timedelta(minutes=30))
+    assert links[("crm_lead", CONTACT.replace("003A", "00QA"))] == (None, T0 + timedelta(minutes=30))
+    assert links[("email", "heavy@acme.com")] == (None, T0 + timedelta(minutes=40))
+    assert {value for namespace, value in links if namespace == "ecid"} == set(ecids[5:])
+    refused = dict(((k, v), r) for k, v, r in query(sandbox, "SELECT record_key, value, reason FROM identity_rejected_link"))
+    assert {v for (k, v), r in refused.items() if r == "more than 20 identities on one record"} == set(ecids[:5])
+    assert refused[(LEAD2, "x" * 1025 + "@acme.com")] == "value longer than 1024 characters"
+    assert query(sandbox, "SELECT namespace, value, unique_scope FROM identity_link WHERE record_key = %s "
+                          "ORDER BY namespace", (CONTACT,)) == [
+        ("crm_contact", CONTACT, f"crm_contact:{ORG}"), ("email", "a@b@acme.com", None)]
+    assert check_stitching(sandbox, "r1").success
+
+
 def test_ids_are_stable_merges_keep_the_oldest_splits_get_new_ids(sandbox):
     put_person(sandbox, LEAD1, "a@acme.com")
     put_person(sandbox, CONTACT, "b@acme.com")
@@ -128,10 +157,17 @@ def test_an_incremental_run_recomputes_only_touched_persons(sandbox):
     for n in range(1, 21):
         put_person(sandbox, f"{n}@{MKTO}.Marketo", f"p{n}@acme.com")
     assert identity.stitch(sandbox, "r1")["persons"] == 20
+    written = "SELECT xmin::text FROM {} WHERE {} = %s"
+    lead_mapping = query(sandbox, written.format("identity_record_person", "record_key"), (f"3@{MKTO}.Marketo",))
+    person_row = query(sandbox, written.format("identity_person", "person_id"), (person_of(sandbox, f"3@{MKTO}.Marketo"),))
     put_person(sandbox, CONTACT, "p3@acme.com")
     result = identity.stitch(sandbox, "r2")
     assert (result["changed"], result["recomputed"], result["persons"]) == (1, 2, 20)
     assert person_of(sandbox, CONTACT) == person_of(sandbox, f"3@{MKTO}.Marketo")
+    # The lead kept its person: its mapping is not rewritten; the person's size changed: it is.
+    assert query(sandbox, written.format("identity_record_person", "record_key"), (f"3@{MKTO}.Marketo",)) == lead_mapping
+    assert query(sandbox, written.format("identity_person", "person_id"),
+                 (person_of(sandbox, f"3@{MKTO}.Marketo"),)) != person_row
 
 
 def test_profiles_merge_by_source_priority_and_consent_is_conservative(sandbox):
