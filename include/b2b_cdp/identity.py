@@ -96,7 +96,6 @@ def components(links, rules: IdentityRules, record_codes=None, records=None) -> 
     pyarrow table (record_key, namespace, value, unique_scope ("" for none), joins, seen_at);
     the integer code of each link's record and the records they stand for, when already known."""
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
     from scipy.sparse import coo_matrix
@@ -340,7 +339,6 @@ def _candidate_links(conn: psycopg.Connection):
     email (2) from one row a record, and the ECIDs (3) and emails its web events carry. An identity
     a record carries both itself and through its events is one link (newest seen, best rank)."""
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 

@@ -6,7 +6,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -527,12 +526,17 @@ def _write_export(path: Path, headers: list[str], blocks, delimiter: str,
     return size, digest.hexdigest()
 
 
-def _record_blocks(records: list[dict], fields: list[str], json_field: str | None = None):
-    """The cells of `records`, rendered block by block (a file of millions of rows never sits in
-    memory whole)."""
+def _field_cells(records: list[dict], field: str, attributes: bool = False):
+    """One field's cells of `records`, as Arrow strings; `attributes` holds activity attributes."""
+    return _column([record.get(field) for record in records], attributes)
+
+
+def _record_blocks(records: list[dict], fields: list[str]):
+    """The cells of `records` (leads of a static list: no kept cells), rendered block by block (a
+    file of millions of rows never sits in memory whole)."""
     for first in range(0, len(records), RENDER_BLOCK_ROWS):
         block = records[first:first + RENDER_BLOCK_ROWS]
-        yield [_column([record.get(field) for record in block], field == json_field) for field in fields]
+        yield [_field_cells(block, field) for field in fields]
 
 
 class _RenderedColumns:
@@ -570,7 +574,7 @@ class _RenderedColumns:
             total = len(records)
             for first in range(count, total, RENDER_BLOCK_ROWS):
                 block = records[first:min(first + RENDER_BLOCK_ROWS, total)]
-                chunks.append(_column([record.get(field) for record in block], field == self.json_field))
+                chunks.append(_field_cells(block, field, field == self.json_field))
             if total > count:
                 self._ends[field] = (total, records[total - 1])
                 if len(chunks) > 1:
