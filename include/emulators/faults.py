@@ -21,6 +21,7 @@ FAULTS: dict[str, dict[str, object]] = {
     "connection_reset": {"after_bytes": None, "count": 1},
     "malformed_csv_row": {"object": None, "row": 1, "kind": "quote", "count": 1},
     "field_renamed": {"object": REQUIRED, "old": REQUIRED, "new": REQUIRED},
+    "export_stall": {"object": None},
 }
 MALFORMED_KINDS = ("quote", "columns")
 
@@ -89,6 +90,8 @@ def validate(fault: str, params: dict) -> dict:
             raise ValueError(f"malformed_csv_row: row must be a positive integer (1 = first data row), got {row!r}")
         if full["kind"] not in MALFORMED_KINDS:
             raise ValueError(f"malformed_csv_row: kind must be one of {', '.join(MALFORMED_KINDS)}")
+    if fault == "export_stall" and full["object"] not in (None, "leads", "activities"):
+        raise ValueError(f"export_stall: object must be leads or activities, got {full['object']!r}")
     if fault == "field_renamed":
         for name in ("object", "old", "new"):
             if not isinstance(full[name], str) or not full[name]:

@@ -9,6 +9,7 @@ import json
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 import weakref
 from array import array
@@ -37,8 +38,9 @@ LEAD_FILTERS = ("createdAt", "updatedAt", "staticListId", "staticListName", "sma
 ACTIVITY_FILTERS = ("createdAt", "activityTypeIds", "primaryAttributeValueIds", "primaryAttributeValues")
 # Public job attributes, in the order Marketo writes them; unset ones are left out.
 # A status call on a job whose file is still being built waits this long for it before answering
-# Processing: small exports complete on the next poll, large ones build while the client works.
+# Processing: a small export is Completed by the first poll, large ones build while the client works.
 BUILD_WAIT_SECONDS = 2.0
+STALL_CHECK_SECONDS = 0.05
 JOB_FIELDS = ("exportId", "format", "status", "createdAt", "queuedAt", "startedAt", "finishedAt",
               "numberOfRecords", "fileSize", "fileChecksum")
 
@@ -46,9 +48,11 @@ JOB_FIELDS = ("exportId", "format", "status", "createdAt", "queuedAt", "startedA
 class BulkExports:
     """Export jobs of one Marketo instance. Callers hold the instance lock.
 
-    As in Marketo, a job's file is built in the background once the job starts Processing (at most
-    MAX_PROCESSING at a time), while the instance goes on answering other calls: a client landing one
-    export's file meanwhile overlaps the next one's build."""
+    As in Marketo, the queue is worked whether or not anyone polls: a queued job starts Processing
+    as soon as one of the MAX_PROCESSING slots is free, its file is built in the background while
+    the instance goes on answering other calls, and the job is Completed the moment its file is
+    written. A status call reports the state the job is in, so a poll can see Queued and then
+    Completed, as Marketo's can."""
 
     def __init__(self, instance, export_dir: Path | None) -> None:
         self.instance = instance
@@ -65,9 +69,11 @@ class BulkExports:
         self._lead_dates = {key: _DateIndex(key) for key in ("createdAt", "updatedAt")}
         self._builds: dict[str, dict] = {}                  # export id -> its build in the background
         self._built = threading.Condition(instance.lock)    # notified when a build ends
+        self._closed = False
 
     def close(self) -> None:
         """Remove the scratch folder, if files went there; the state's export folder stays."""
+        self._closed = True                 # builds still running end without touching the state
         if self._scratch is not None:
             self._scratch[1]()
             self._scratch = None
@@ -122,7 +128,7 @@ class BulkExports:
 
     def enqueue(self, obj: str, export_id: str) -> dict:
         job = self.job(obj, export_id)
-        if job["status"] in ("Queued", "Processing"):
+        if job.get("queuedAt"):     # also once it ran: a retried enqueue finds its job done at once
             raise MarketoError("1029", "Job already queued")
         if job["status"] != "Created":
             raise MarketoError("1003", f"Job is {job['status']}, only a Created job can be enqueued")
@@ -131,42 +137,47 @@ class BulkExports:
             raise MarketoError("1029", "Too many jobs in queue")
         job["status"] = "Queued"
         job["queuedAt"] = format_marketo(self.instance.now())
-        self._build_ahead()
         self.instance.save_state()
-        return job
+        answer = dict(job)              # the answer is the job as queued; the queue moves on from there
+        self._work_queue()
+        return answer
 
     def poll(self, obj: str, export_id: str) -> dict:
-        """Status of a job. A queued job starts Processing when a slot is free (its file starts
-        building); a processing job completes on the poll that finds its file built, waiting up to
-        BUILD_WAIT_SECONDS for it (the instance lock is released meanwhile)."""
+        """Status of a job. A job whose file is being built is waited for, up to BUILD_WAIT_SECONDS
+        (the instance lock is released meanwhile), so that a small export is Completed by the
+        first poll and tests need no sleeps."""
         job = self.job(obj, export_id)
-        if job["status"] == "Queued" and self._count("Processing") < MAX_PROCESSING:
-            job["status"] = "Processing"
-            job["startedAt"] = format_marketo(self.instance.now())
-            if export_id not in self._builds:
-                self._start_build(job)
-            self.instance.save_state()
-        elif job["status"] == "Processing":
-            # No build after a restart: the file is built again, as the job never completed.
-            build = self._builds.get(export_id) or self._start_build(job)
+        self._work_queue()          # after a restart, the queue goes on from its saved state
+        build = self._builds.get(export_id)
+        if job["status"] == "Processing" and build is not None and not self._stalled(obj):
             self._built.wait_for(lambda: build["done"], timeout=BUILD_WAIT_SECONDS)
-            if build["done"] and job["status"] == "Processing":
-                self._finish(job, build)
-                self._build_ahead()
-                self.instance.save_state()
         return job
 
-    def _build_ahead(self) -> None:
-        """Queued jobs start building their files, oldest first, while fewer than MAX_PROCESSING
-        builds are running: Marketo works its queue on its own, not when a client polls. The job's
-        status still moves Queued -> Processing -> Completed on polls, as before."""
-        running = sum(1 for build in self._builds.values() if not build["done"])
+    def _work_queue(self) -> None:
+        """Start the builds Marketo would be running: a processing job's (after a restart its file
+        is built again, as the job never completed), then queued jobs', oldest first, while fewer
+        than MAX_PROCESSING jobs are processing."""
+        processing = 0
         for job in self.jobs.values():
-            if running >= MAX_PROCESSING:
-                return
-            if job["status"] == "Queued" and job["exportId"] not in self._builds:
+            if job["status"] == "Processing":
+                processing += 1
+                if job["exportId"] not in self._builds:
+                    self._start_build(job)
+        changed = False
+        for job in self.jobs.values():
+            if processing >= MAX_PROCESSING:
+                break
+            if job["status"] == "Queued":
+                job["status"] = "Processing"
+                job["startedAt"] = format_marketo(self.instance.now())
                 self._start_build(job)
-                running += 1
+                processing += 1
+                changed = True
+        if changed:
+            self.instance.save_state()
+
+    def _stalled(self, obj: str) -> bool:
+        return self.instance._fault("active", "export_stall", lambda p: p["object"] in (None, obj)) is not None
 
     def cancel(self, obj: str, export_id: str) -> dict:
         job = self.job(obj, export_id)
@@ -174,6 +185,7 @@ class BulkExports:
             job["status"] = "Canceled"
             self._builds.pop(export_id, None)   # its file, if one is being built, is never served
             self.instance.save_state()
+            self._work_queue()
         return job
 
     def file(self, obj: str, export_id: str) -> tuple[Path, str] | None:
@@ -294,7 +306,8 @@ class BulkExports:
 
     def _start_build(self, job: dict) -> dict:
         """Start writing a processing job's file in the background (the file never changes once
-        written, as in Marketo). The records are chosen now, under the instance lock; a lead changed
+        written, as in Marketo); the job is Completed (or Failed) when it is written, and the next
+        queued job starts. The records are chosen now, under the instance lock; a lead changed
         while the file is written may show either version, as in a live export."""
         obj = job["object"]
         fields = job["spec"]["fields"]
@@ -322,8 +335,15 @@ class BulkExports:
                 outcome = {"size": size, "checksum": checksum}
             except Exception as exc:    # the job fails, as a Marketo job can; the emulator goes on
                 outcome = {"error": f"{type(exc).__name__}: {exc}"}
+            while self._stalled(obj) and not self._closed:
+                time.sleep(STALL_CHECK_SECONDS)
             with self._built:
                 build.update(outcome, done=True)
+                # Not when the job was canceled meanwhile, or the instance has stopped.
+                if self._builds.get(job["exportId"]) is build and not self._closed:
+                    self._finish(job, build)
+                    self.instance.save_state()
+                    self._work_queue()
                 self._built.notify_all()
 
         self._builds[job["exportId"]] = build

@@ -180,6 +180,8 @@ def test_fault_validation(fleet) -> None:
         fleet.inject(MKTO, "latency", sconds=1)
     with pytest.raises(ValueError):
         fleet.inject(MKTO, "field_renamed", object="leads", old="shoeSize", new="x")
+    with pytest.raises(ValueError, match="export_stall: object must be leads or activities"):
+        fleet.inject(MKTO, "export_stall", object="Contact")
     with pytest.raises(KeyError):
         fleet.inject("marketo:999-ZZZ-999", "latency")
     assert fleet.faults() == []
