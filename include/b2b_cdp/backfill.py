@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,6 +26,9 @@ RESUME_MARGIN = timedelta(minutes=1)
 # Windows queued ahead of the one landing: Marketo builds 2 exports at a time (10 may queue), so
 # two ahead keep both of its slots busy while a file lands.
 LOOK_AHEAD = 2
+# Windows landing at once in one task: while one file's download waits on the source, another's
+# COPY keeps the warehouse busy.
+LANDING_SLOTS = 2
 
 
 class QuotaExhausted(Exception):
@@ -140,21 +144,31 @@ def backfill_object(source_id: str, obj: str, until: datetime, *, client=None) -
         save("backfill/mark_loaded", {**window, "rows": loaded, "file_size": file_size})
         _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
 
-    # While one window's file lands, Marketo already builds the next ones' (it runs 2 jobs at a
-    # time): the source's export time overlaps our landing instead of adding to it.
+    # While windows' files land (LANDING_SLOTS at once, each in its own transaction), Marketo
+    # already builds the next ones' (it runs 2 jobs at a time): the source's export time overlaps
+    # our landing instead of adding to it, and one file's download waits overlap another's COPY.
     pending = [row for row in planned if row[3] != "loaded"]
     submitted: dict[datetime, str] = {}
-    for index, (start, end, export_id, status, batch_id) in enumerate(pending):
-        if start not in submitted:
-            submitted[start] = submit(start, end, export_id)
-        for ahead in pending[index + 1:index + 1 + LOOK_AHEAD]:
-            if ahead[0] in submitted:
-                continue
-            try:
-                submitted[ahead[0]] = submit(ahead[0], ahead[1], ahead[2])
-            except QuotaExhausted:
-                break   # the windows queued still land; the next turn pauses the backfill
-        collect(start, submitted[start], status, batch_id)
+    # Leaving this block, by an error too, waits for the windows still landing.
+    with ThreadPoolExecutor(LANDING_SLOTS, thread_name_prefix=f"backfill-{obj}") as landing:
+        running: set[Future] = set()
+        for index, (start, end, export_id, status, batch_id) in enumerate(pending):
+            if start not in submitted:
+                submitted[start] = submit(start, end, export_id)
+            for ahead in pending[index + 1:index + 1 + LOOK_AHEAD]:
+                if ahead[0] in submitted:
+                    continue
+                try:
+                    submitted[ahead[0]] = submit(ahead[0], ahead[1], ahead[2])
+                except QuotaExhausted:
+                    break   # the windows queued still land; the next turn pauses the backfill
+            running.add(landing.submit(collect, start, submitted[start], status, batch_id))
+            if len(running) >= LANDING_SLOTS:
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()     # a failed window stops the run; the next run retries it
+        for future in wait(running).done:
+            future.result()
     return _report_progress(sandbox, source_id, obj, until, quota, client.server_now())
 
 
