@@ -87,7 +87,7 @@ class BulkExports:
         for index in self._lead_dates.values():
             index.catch_up(self.instance.leads)
         for field in ACTIVITY_COLUMNS:
-            self._activity_cells.column(self.instance.activities, field)
+            self._activity_cells.column(self.instance.activities, field, DELIMITERS["CSV"])
 
     def leads_changed(self) -> None:
         """Leads were added, removed or changed in place: their date lookups start over."""
@@ -311,15 +311,17 @@ class BulkExports:
         while the file is written may show either version, as in a live export."""
         obj = job["object"]
         fields = job["spec"]["fields"]
+        delimiter = DELIMITERS[job["format"]]
         if obj == "leads":
             records, positions = self._lead_records(job)
             if positions is None:
-                count, blocks = len(records), _record_blocks(records, fields)
+                count, blocks = len(records), _record_blocks(records, fields, delimiter)
             else:
-                count, blocks = len(positions), self._lead_cells.blocks(records, fields, positions)
+                count, blocks = len(positions), self._lead_cells.blocks(records, fields, positions, delimiter)
         else:
             positions = self._activity_positions(job)
-            count, blocks = len(positions), self._activity_cells.blocks(self.instance.activities, fields, positions)
+            count, blocks = len(positions), self._activity_cells.blocks(self.instance.activities, fields, positions,
+                                                                        delimiter)
         headers = [job["spec"]["columnHeaderNames"].get(f, f) for f in fields]
         malformed = None
         if count:
@@ -331,7 +333,7 @@ class BulkExports:
 
         def write() -> None:
             try:
-                size, checksum = _write_export(path, headers, blocks, DELIMITERS[job["format"]], malformed)
+                size, checksum = _write_export(path, headers, blocks, delimiter, malformed)
                 outcome = {"size": size, "checksum": checksum}
             except Exception as exc:    # the job fails, as a Marketo job can; the emulator goes on
                 outcome = {"error": f"{type(exc).__name__}: {exc}"}
@@ -518,7 +520,8 @@ RENDER_BLOCK_ROWS = 100_000
 def _write_export(path: Path, headers: list[str], blocks, delimiter: str,
                   malformed: tuple[int, str] | None = None) -> tuple[int, str]:
     """Write an export file block by block, atomically: a reader never sees half of it. `blocks`
-    yields the cells of consecutive rows, a list of Arrow string columns (one per field) at a time.
+    yields the cells of consecutive rows, a list of Arrow string columns (one per field, quoted for
+    the delimiter) at a time.
     `malformed` is (data row number from 1, kind) for the malformed_csv_row fault.
     Returns the file's size and sha256 hex digest."""
     bad_row, kind = malformed or (0, None)
@@ -536,10 +539,11 @@ def _write_export(path: Path, headers: list[str], blocks, delimiter: str,
             rows = len(offsets) - 1
             if first < bad_row <= first + rows:
                 at = bad_row - first - 1
-                line = bytes(body[offsets[at]:offsets[at + 1]]).decode("utf-8")[:-1]
-                write(body[:offsets[at]])
+                begin, end = int(offsets[at]), int(offsets[at + 1])
+                line = bytes(body[begin:end]).decode("utf-8")[:-1]
+                write(body[:begin])
                 write((malform_csv_line(line, delimiter, kind) + "\n").encode("utf-8"))
-                write(body[offsets[at + 1]:])
+                write(body[end:])
             else:
                 write(body)
             first += rows
@@ -551,20 +555,20 @@ def _field_cells(records: list[dict], field: str, attributes: bool = False):
     return _column([record.get(field) for record in records], attributes)
 
 
-def _record_blocks(records: list[dict], fields: list[str]):
+def _record_blocks(records: list[dict], fields: list[str], delimiter: str):
     """The cells of `records` (leads of a static list: no kept cells), rendered block by block (a
     file of millions of rows never sits in memory whole)."""
     for first in range(0, len(records), RENDER_BLOCK_ROWS):
         block = records[first:first + RENDER_BLOCK_ROWS]
-        yield [_field_cells(block, field) for field in fields]
+        yield [_quoted(_field_cells(block, field), delimiter) for field in fields]
 
 
 class _RenderedColumns:
-    """The cells of a list of records, rendered once per field as Arrow strings, so that an export
-    takes its rows' cells instead of rendering every record again (Marketo's activity log is
-    append-only; leads change, and whoever changes one calls reset()). Records appended since are
-    rendered on the next use; a list replaced or shortened behind its back is rendered afresh.
-    Export builds share it from their threads: one renders at a time."""
+    """The cells of a list of records, rendered (and quoted for a delimiter) once per field as Arrow
+    strings, so that an export takes its rows' cells instead of rendering every record again
+    (Marketo's activity log is append-only; leads change, and whoever changes one calls reset()).
+    Records appended since are rendered on the next use; a list replaced or shortened behind its
+    back is rendered afresh. Export builds share it from their threads: one renders at a time."""
 
     def __init__(self, json_field: str | None = None) -> None:
         self.json_field = json_field
@@ -578,25 +582,27 @@ class _RenderedColumns:
 
     def _reset(self, records: list[dict] | None) -> None:
         self._records = records
-        self._chunks: dict[str, list] = {}        # field -> Arrow string arrays covering records[:count]
-        self._ends: dict[str, tuple[int, dict]] = {}   # field -> (count, records[count - 1])
+        # (field, delimiter) -> Arrow string arrays covering records[:count], and (count, records[count - 1])
+        self._chunks: dict[tuple[str, str], list] = {}
+        self._ends: dict[tuple[str, str], tuple[int, dict]] = {}
 
-    def column(self, records: list[dict], field: str):
-        """Every record's cell of `field`, as one chunked Arrow array in list order."""
+    def column(self, records: list[dict], field: str, delimiter: str):
+        """Every record's cell of `field`, quoted for `delimiter`, as one Arrow array in list order."""
         import pyarrow as pa
 
+        key = (field, delimiter)
         with self._lock:
-            count, last = self._ends.get(field, (0, None))
+            count, last = self._ends.get(key, (0, None))
             if records is not self._records or len(records) < count or (count and records[count - 1] is not last):
                 self._reset(records)
                 count = 0
-            chunks = self._chunks.setdefault(field, [])
+            chunks = self._chunks.setdefault(key, [])
             total = len(records)
             for first in range(count, total, RENDER_BLOCK_ROWS):
                 block = records[first:min(first + RENDER_BLOCK_ROWS, total)]
-                chunks.append(_field_cells(block, field, field == self.json_field))
+                chunks.append(_quoted(_field_cells(block, field, field == self.json_field), delimiter))
             if total > count:
-                self._ends[field] = (total, records[total - 1])
+                self._ends[key] = (total, records[total - 1])
                 if len(chunks) > 1:
                     # One array: a take from an array of many chunks costs a pass over all of them.
                     try:
@@ -605,30 +611,29 @@ class _RenderedColumns:
                         pass
             return chunks[0] if len(chunks) == 1 else pa.chunked_array(chunks, pa.string())
 
-    def blocks(self, records: list[dict], fields: list[str], positions: list[int]):
+    def blocks(self, records: list[dict], fields: list[str], positions: list[int], delimiter: str):
         """The cells of the records at `positions`, block by block, for _write_export."""
         import pyarrow as pa
 
         for first in range(0, len(positions), RENDER_BLOCK_ROWS):
             index = pa.array(positions[first:first + RENDER_BLOCK_ROWS], pa.int64())
-            columns = [self.column(records, field).take(index) for field in fields]
+            columns = [self.column(records, field, delimiter).take(index) for field in fields]
             yield [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
 
 
-def _render_block(columns: list, delimiter: str) -> tuple[memoryview, list[int]]:
-    """The CSV lines of a block's cells (each line ending in a newline) as one UTF-8 buffer, and the
-    offset in it of each line's start (one more, the end, last)."""
+def _render_block(columns: list, delimiter: str) -> tuple[memoryview, object]:
+    """The CSV lines of a block's cells, already quoted (each line ending in a newline), as one
+    UTF-8 buffer, and the offset in it of each line's start (one more, the end, last; a numpy array)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    columns = [_quoted(column, delimiter) for column in columns]
     lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*columns, delimiter), "", "\n")
     lines = lines.cast(pa.large_string())   # 64-bit offsets: one block's text may pass 2 GB
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
     start = int(offsets[0])
     body = memoryview(lines.buffers()[2])[start:int(offsets[-1])]
-    return body, (offsets - start).tolist()
+    return body, offsets - start
 
 
 def _column(values: list, attributes: bool = False):
