@@ -1,6 +1,6 @@
 """Benchmark: Marketo backfill from the emulator into the warehouse, against a plain COPY.
 
-    python bench/backfill.py [--leads 1000000] [--activities 5000000] [--report build/bench/backfill.json]
+    python bench/backfill.py [--leads 1000000] [--activities 5000000] [--normalize] [--report build/bench/backfill.json]
 
 Both sides run against the same PostgreSQL (the configured `cdp_warehouse` or an embedded one): the
 pipeline's resumable bulk backfill (export jobs, streamed download, COPY into the raw lake) from the
@@ -88,6 +88,26 @@ def server_cpu_seconds(sandbox) -> float | None:
     return total
 
 
+def server_activity(sandbox) -> dict:
+    """Counters of the warehouse server's work so far (PostgreSQL 16 views): WAL written,
+    checkpoints, buffers written by each process kind, autovacuum and autoanalyze runs."""
+    from b2b_cdp import warehouse
+
+    with warehouse.connect(sandbox) as conn:
+        row = conn.execute(
+            "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, checkpoints_timed + checkpoints_req, buffers_checkpoint,"
+            " buffers_clean, buffers_backend,"
+            " (SELECT coalesce(sum(autovacuum_count), 0) FROM pg_stat_user_tables),"
+            " (SELECT coalesce(sum(autoanalyze_count), 0) FROM pg_stat_user_tables) FROM pg_stat_bgwriter").fetchone()
+    return dict(zip(("wal_bytes", "checkpoints", "buffers_written_by_checkpoints", "buffers_written_by_bgwriter",
+                     "buffers_written_by_backends", "autovacuums", "autoanalyzes"), (int(v) for v in row)))
+
+
+def activity_since(before: dict, sandbox) -> dict:
+    after = server_activity(sandbox)
+    return {name: after[name] - before[name] for name in after}
+
+
 def machine_busy_seconds() -> float:
     """CPU time all cores have spent not idle since boot (Linux /proc/stat)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -112,6 +132,8 @@ def main() -> int:
     parser.add_argument("--leads", type=int, default=50_000)
     parser.add_argument("--activities", type=int, default=250_000)
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "bench" / "backfill.json")
+    parser.add_argument("--normalize", action="store_true",
+                        help="then time the normalisation of the landed lake into core (not in the ratio)")
     args = parser.parse_args()
 
     work = workspace("cdp-bench-")
@@ -204,7 +226,7 @@ def main() -> int:
             return rows
 
         settle(sandbox)
-        server_cpu = server_cpu_seconds(sandbox)
+        server_cpu, activity = server_cpu_seconds(sandbox), server_activity(sandbox)
         emulator_cpu, own_cpu, busy = cpu_seconds(emulator.pid), time.process_time(), machine_busy_seconds()
         started = time.perf_counter()
         with ThreadPoolExecutor(len(objects)) as pool:
@@ -213,6 +235,7 @@ def main() -> int:
         emulator_cpu, own_cpu = cpu_seconds(emulator.pid) - emulator_cpu, time.process_time() - own_cpu
         busy = machine_busy_seconds() - busy
         server_after = server_cpu_seconds(sandbox)
+        pipeline_activity = activity_since(activity, sandbox)
         server_cpu = None if server_cpu is None or server_after is None else server_after - server_cpu
         waited = {obj: client.limiter.waited for obj, client in clients.items()}
         client = clients["leads"]
@@ -247,6 +270,7 @@ def main() -> int:
     settle(sandbox)
     # Each object's files timed apart: the per-object ratios below compare like with like.
     baseline_s = {obj: 0.0 for obj in objects}
+    activity = server_activity(sandbox)
     with warehouse.connect(sandbox) as conn:
         for obj, path in files:
             statement = sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, HEADER true, NULL 'null')").format(
@@ -256,11 +280,25 @@ def main() -> int:
                 while chunk := handle.read(1 << 16):
                     copy.write(chunk)
             baseline_s[obj] += time.perf_counter() - began
+    baseline_activity = activity_since(activity, sandbox)
     with warehouse.connect(sandbox) as conn:
         baseline_rows = {obj: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
             sql.Identifier(f"bench_{obj}_copy"))).fetchone()[0] for obj in objects}
     all_rows, all_s = sum(baseline_rows.values()), sum(baseline_s.values())
     plain_rate = all_rows / all_s
+    if args.normalize:
+        # What the backfill DAG runs next: the lake's batches into core, read through its views.
+        from b2b_cdp.ingest import normalize
+
+        settle(sandbox)
+        began = time.perf_counter()
+        normalize(load_config().sources[0].id)
+        normalize_s = time.perf_counter() - began
+        with warehouse.connect(sandbox) as conn:
+            core_rows = {table: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(table))).fetchone()[0] for table in ("core_person", "core_event")}
+        report["normalize"] = {"seconds": round(normalize_s, 2), "core_rows": core_rows,
+                               "raw_rows_per_s": round(rows / normalize_s)}
 
     def per_object(obj: str) -> dict:
         """One object's task. Its windows land several at a time: landing and build-wait seconds
@@ -286,6 +324,7 @@ def main() -> int:
         # the pipeline's run: on a 2-core machine both compete with PostgreSQL's COPY.
         "emulator_cpu_seconds": round(emulator_cpu, 2), "pipeline_process_cpu_seconds": round(own_cpu, 2),
         "warehouse_server_cpu_seconds": None if server_cpu is None else round(server_cpu, 2),
+        "server_activity": {"pipeline": pipeline_activity, "baseline_plain_copy": baseline_activity},
         "machine_busy_cpu_seconds": round(busy, 2), "cores": os.cpu_count(),
         "api_calls": api_calls, "api_calls_daily_quota": 50_000,
         # Marketo allows 100 calls per 20 s: small volumes are bound by the call budget, not by bytes.
