@@ -88,6 +88,11 @@ def server_cpu_seconds(sandbox) -> float | None:
     return total
 
 
+def server_cpu_since(before: float | None, sandbox) -> float | None:
+    after = server_cpu_seconds(sandbox)
+    return None if before is None or after is None else after - before
+
+
 def server_activity(sandbox) -> dict:
     """Counters of the warehouse server's work so far (PostgreSQL 16 views): WAL written,
     checkpoints, buffers written by each process kind, autovacuum and autoanalyze runs."""
@@ -234,9 +239,7 @@ def main() -> int:
         pipeline_s = time.perf_counter() - started
         emulator_cpu, own_cpu = cpu_seconds(emulator.pid) - emulator_cpu, time.process_time() - own_cpu
         busy = machine_busy_seconds() - busy
-        server_after = server_cpu_seconds(sandbox)
-        pipeline_activity = activity_since(activity, sandbox)
-        server_cpu = None if server_cpu is None or server_after is None else server_after - server_cpu
+        server_cpu, pipeline_activity = server_cpu_since(server_cpu, sandbox), activity_since(activity, sandbox)
         waited = {obj: client.limiter.waited for obj, client in clients.items()}
         client = clients["leads"]
         with warehouse.connect(sandbox) as conn:
@@ -270,7 +273,7 @@ def main() -> int:
     settle(sandbox)
     # Each object's files timed apart: the per-object ratios below compare like with like.
     baseline_s = {obj: 0.0 for obj in objects}
-    activity = server_activity(sandbox)
+    activity, baseline_server_cpu = server_activity(sandbox), server_cpu_seconds(sandbox)
     with warehouse.connect(sandbox) as conn:
         for obj, path in files:
             statement = sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, HEADER true, NULL 'null')").format(
@@ -281,6 +284,7 @@ def main() -> int:
                     copy.write(chunk)
             baseline_s[obj] += time.perf_counter() - began
     baseline_activity = activity_since(activity, sandbox)
+    baseline_server_cpu = server_cpu_since(baseline_server_cpu, sandbox)
     with warehouse.connect(sandbox) as conn:
         baseline_rows = {obj: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
             sql.Identifier(f"bench_{obj}_copy"))).fetchone()[0] for obj in objects}
@@ -324,6 +328,7 @@ def main() -> int:
         # the pipeline's run: on a 2-core machine both compete with PostgreSQL's COPY.
         "emulator_cpu_seconds": round(emulator_cpu, 2), "pipeline_process_cpu_seconds": round(own_cpu, 2),
         "warehouse_server_cpu_seconds": None if server_cpu is None else round(server_cpu, 2),
+        "baseline_warehouse_server_cpu_seconds": None if baseline_server_cpu is None else round(baseline_server_cpu, 2),
         "server_activity": {"pipeline": pipeline_activity, "baseline_plain_copy": baseline_activity},
         "machine_busy_cpu_seconds": round(busy, 2), "cores": os.cpu_count(),
         "api_calls": api_calls, "api_calls_daily_quota": 50_000,

@@ -11,6 +11,8 @@ import csv
 import itertools
 import json
 import logging
+import os
+import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterable, Iterator
@@ -22,6 +24,7 @@ from psycopg.copy import QueuedLibpqWriter
 from b2b_cdp.config import PROJECT_ROOT, Sandbox
 
 WAREHOUSE_CONN_ID = "cdp_warehouse"
+IDLE_CONNECTIONS = 4     # kept open per warehouse in each process, for the next transaction
 SQL_DIR = PROJECT_ROOT / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 
@@ -44,21 +47,70 @@ def _hook():
     return PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID)
 
 
+class _IdleConnections:
+    """Connections back from a transaction, kept for the next one (a task landing a batch runs
+    several short transactions: a new connection costs a server process each time). Reset (session
+    settings, temporary tables, advisory locks: sql/ops/reset_connection.sql) before being kept.
+    Per process: a process forked with some keeps none of its parent's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._idle: dict[str, list[psycopg.Connection]] = {}
+
+    def take(self, server: str) -> psycopg.Connection | None:
+        with self._lock:
+            if self._pid != os.getpid():    # forked: those sockets are the parent's
+                self._pid, self._idle = os.getpid(), {}
+            idle = self._idle.get(server)
+            return idle.pop() if idle else None
+
+    def give_back(self, server: str, conn: psycopg.Connection) -> None:
+        try:
+            conn.autocommit = True
+            run(conn, "ops/reset_connection").close()
+        except psycopg.Error:
+            conn.close()
+            return
+        with self._lock:
+            idle = self._idle.setdefault(server, [])
+            if self._pid == os.getpid() and len(idle) < IDLE_CONNECTIONS:
+                idle.append(conn)
+                return
+        conn.close()
+
+
+_connections = _IdleConnections()
+
+
 @contextmanager
 def connect(sandbox: Sandbox | None = None) -> Iterator[psycopg.Connection]:
     """One transaction on the warehouse, scoped to a sandbox's schema; commits on success."""
-    conn = _hook().get_conn()
-    try:
+    hook = _hook()
+    server = hook.connection.get_uri()     # the pool's key: a process may be pointed elsewhere
+    conn = _connections.take(server)
+    if conn is not None:
+        try:                                # a kept connection the server has since dropped
+            conn.autocommit = False
+            run(conn, "ops/probe_connection").close()
+        except psycopg.Error:
+            conn.close()
+            conn = None
+    if conn is None:
+        conn = hook.get_conn()
         conn.autocommit = False
+    try:
         if sandbox is not None:
             use_sandbox(conn, sandbox)
         yield conn
         conn.commit()
     except BaseException:
-        conn.rollback()
+        try:
+            conn.rollback()
+        finally:
+            conn.close()
         raise
-    finally:
-        conn.close()
+    _connections.give_back(server, conn)
 
 
 def use_sandbox(conn: psycopg.Connection, sandbox: Sandbox) -> None:
