@@ -57,6 +57,7 @@ def machine(sandbox, configured: bool) -> dict:
         pass
     with warehouse.connect(sandbox) as conn:
         info["postgresql"] = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in (
-            "server_version", "shared_buffers", "work_mem", "maintenance_work_mem", "max_parallel_workers_per_gather")}
+            "server_version", "shared_buffers", "work_mem", "maintenance_work_mem", "max_parallel_workers_per_gather",
+            "wal_level", "max_wal_size", "checkpoint_timeout")}
     info["postgresql"]["warehouse"] = "configured cdp_warehouse" if configured else "embedded (pgserver)"
     return info

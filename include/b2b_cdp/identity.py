@@ -374,7 +374,7 @@ def _candidate_links(conn: psycopg.Connection):
         part(records, records["namespace"], records["record_key"], 0),
         part(synced, crm_namespace, synced["crm_key"], 1),
         part(emailed, pa.array(np.full(emailed.num_rows, "email", dtype=object), pa.string()), emailed["email"], 2),
-        events]).take(pa.array(order))
+        events]).combine_chunks().take(pa.array(order))
     # Events usually stand for an ECID record of their own; those of a person record may repeat
     # one of its identities: only those records' links are grouped.
     repeated = pc.is_in(links["record_key"], value_set=pc.unique(

@@ -3,4 +3,4 @@
 -- far less than maintaining them row by row.
 TRUNCATE identity_link, identity_rejected_link;
 ALTER TABLE identity_link DROP CONSTRAINT identity_link_pkey;
-DROP INDEX identity_link_namespace_value_idx;
+DROP INDEX identity_link_value_namespace_idx;

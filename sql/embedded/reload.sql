@@ -1,0 +1,2 @@
+-- The settings a running server takes without a restart.
+SELECT pg_reload_conf()
