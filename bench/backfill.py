@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from _shared import ROOT, fresh_sandbox, workspace, write_report
+from _shared import ROOT, fresh_sandbox, settle, workspace, write_report
 
 CLOCK = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 MUNCHKIN = "111-AAA-111"
@@ -117,19 +117,6 @@ def machine_busy_seconds() -> float:
     """CPU time all cores have spent not idle since boot (Linux /proc/stat)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def settle(sandbox) -> None:
-    """Let each timed side start from a quiet server: the lake's tables vacuumed (autovacuum would
-    otherwise work through the rows one side wrote while the other is timed) and their dirty pages
-    written out by a checkpoint."""
-    from b2b_cdp import warehouse
-
-    with warehouse.connect(sandbox) as conn:
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("VACUUM (ANALYZE)")
-        conn.execute("CHECKPOINT")
 
 
 def main() -> int:

@@ -14,6 +14,7 @@
    normalised email and CRM key, each ECID and the email seen with it; a record's own source key
    is not counted. Identities and accounts default to 3x and 1/5 of the persons.
 2. A full `identity.stitch(sandbox, "bench-full")`, timed, with the time of each SQL file it runs.
+   Each timed run starts on a quiet server (bench/_shared.py settle: VACUUM, then CHECKPOINT).
 3. Baseline: the links the stitching used (identity_link WHERE joins; if that table has no rows,
    e.g. because the stitching failed, record -> identity pairs derived from core_person) through
    pandas.factorize + a scipy sparse matrix + scipy.sparse.csgraph.connected_components, each step
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _shared import ROOT, fresh_sandbox, machine, workspace, write_report
+from _shared import ROOT, fresh_sandbox, machine, settle, workspace, write_report
 
 S = np.dtypes.StringDType()
 NULL = "\\N"                                   # NULL in COPY's text format
@@ -563,6 +564,8 @@ def run_stitch(sandbox, run_id: str) -> dict:
     try:
         from b2b_cdp import identity
 
+        settle(sandbox)     # each timed run starts on a quiet server, not on the last step's writes
+        began = time.perf_counter()
         timer = StatementTimer()
         with timer:
             result = identity.stitch(sandbox, run_id)
