@@ -83,6 +83,7 @@ class MarketoInstance(MutationLog, App):
         self.leads_by_id = {lead["id"]: lead for lead in self.leads}
         self.lead_fields = field_catalog(LEAD_FIELDS, self.leads)
         self._lead_field_index = {name.lower(): name for name in self.lead_fields}
+        self._lead_data_types: dict[str, str] | None = None   # describe's types, known until leads change
         self.activities: list[dict] = config["activities"]
         self.deleted_leads: list[dict] = act.scenario_deleted_entries(config.get("deleted_leads") or [],
                                                                       clock or now())
@@ -505,8 +506,11 @@ class MarketoInstance(MutationLog, App):
 
     def _describe_leads(self, request: Request) -> Response:
         result = []
+        if self._lead_data_types is None:   # a pass over every lead per field: once per change
+            self._lead_data_types = {name: guess_data_type(name, [lead.get(name) for lead in self.leads])
+                                     for name in self.lead_fields}
         for number, name in enumerate(self.lead_fields, start=1):
-            data_type = guess_data_type(name, [lead.get(name) for lead in self.leads])
+            data_type = self._lead_data_types[name]
             entry = {"id": number, "displayName": display_name(name), "dataType": data_type}
             if data_type in ("string", "email"):
                 entry["length"] = 255
@@ -907,6 +911,10 @@ class MarketoInstance(MutationLog, App):
             "primary_attribute_value": primary_attribute_value, "attributes": attributes,
             "primary_attribute_value_id": primary_attribute_value_id, "campaign_id": campaign_id})
 
+    def _leads_changed(self) -> None:
+        self._lead_data_types = None
+        self.exports.leads_changed()
+
     def _persist(self) -> None:
         self.save_state()
 
@@ -916,7 +924,7 @@ class MarketoInstance(MutationLog, App):
 
     def _apply_mutation(self, action: str, args: dict, at: datetime) -> dict:
         if action in ("upsert_lead", "delete_lead"):
-            self.exports.leads_changed()
+            self._leads_changed()
         if action == "upsert_lead":
             return self._upsert_lead(args["fields"], at)
         if action == "delete_lead":
@@ -1042,7 +1050,7 @@ class MarketoInstance(MutationLog, App):
             else:
                 raise ValueError(f"field_renamed on Marketo takes object leads or one of {', '.join(self.objects)}")
             if obj == "leads":
-                self.exports.leads_changed()
+                self._leads_changed()
             renames = self._renames.setdefault(obj, {})
             original = next((k for k, v in renames.items() if v == current), current)
             if original == new:

@@ -79,15 +79,17 @@ class BulkExports:
             self._scratch = None
 
     def build_indexes(self) -> None:
-        """The date lookups of every record and the activities' cells, built when the instance
-        starts (as a database keeps its indexes and its activity log), so that an export of a large
-        instance neither parses millions of dates under the instance lock nor renders activities
-        that never change."""
+        """The date lookups of every record and the cells of activities and leads, built when the
+        instance starts (as a database keeps its indexes and its records), so that an export of a
+        large instance neither parses millions of dates under the instance lock nor renders records
+        on the way. Leads changed later are rendered again by the next export that takes them."""
         self._activity_dates.catch_up(self.instance.activities)
         for index in self._lead_dates.values():
             index.catch_up(self.instance.leads)
         for field in ACTIVITY_COLUMNS:
             self._activity_cells.column(self.instance.activities, field, DELIMITERS["CSV"])
+        for field in self.instance.lead_fields:
+            self._lead_cells.column(self.instance.leads, field, DELIMITERS["CSV"])
 
     def leads_changed(self) -> None:
         """Leads were added, removed or changed in place: their date lookups start over."""

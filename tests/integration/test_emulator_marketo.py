@@ -153,6 +153,19 @@ def test_describe_and_activity_types(api: requests.Session, base: str) -> None:
     assert {"name": "Webpage URL", "dataType": "string"} in types[1]["attributes"]
 
 
+def test_describe_follows_lead_changes(fleet, api: requests.Session, base: str) -> None:
+    """The field types describe reports are worked out once, and again after leads change."""
+    def described() -> dict:
+        return {f["rest"]["name"]: f["dataType"] for f in ok(api.get(f"{base}/rest/v1/leads/describe.json"))["result"]}
+
+    instance = fleet.instance(KEY)
+    assert "seats" not in described()
+    instance.upsert_lead({"email": "p1@townsend.com", "id": 1001, "seats": 40})
+    assert described()["seats"] == "integer"
+    instance.upsert_lead({"email": "new@townsend.com", "seats": "forty"})
+    assert described()["seats"] == "string"
+
+
 def test_usage_stats_count_calls(fleet, api: requests.Session, base: str) -> None:
     ok(api.get(f"{base}/rest/v1/lists.json"))
     usage = ok(api.get(f"{base}/rest/v1/stats/usage.json"))["result"][0]
