@@ -80,7 +80,7 @@ def land(cfg: CdpConfig, source_id: str, table: str, obj: str, batch_id: str, ex
                 else warehouse.land_raw(conn, table, records=records, **batch))
         for other in sandboxes[1:]:
             warehouse.use_sandbox(conn, first)
-            warehouse.replicate_batch(conn, table, batch_id, first, other)
+            warehouse.replicate_batch(conn, table, source=first, target=other, **batch)
         # Every sandbox records the batch: its own landing checkpoint looks for it there.
         record = {"batch_id": batch_id, "source_id": source_id, "object": obj, "rows": rows,
                   "api_calls": api_calls() - calls_before, "extracted_at": extracted_at}

@@ -79,7 +79,7 @@ def check_landed(source_id: str, run_id: str, now: datetime) -> CheckpointOutcom
                         for (source_key, batch_id), reason in refused.items():
                             with warehouse.run(conn, "landing/quarantine_row", {
                                     "batch_id": batch_id, "source_key": source_key, "raw_table": table,
-                                    "reason": reason}, identifiers={"table": table}) as cur:
+                                    "reason": reason}, identifiers={"table": table, "rows": warehouse.rows_table(table)}) as cur:
                                 moved[batch_id] = moved.get(batch_id, 0) + cur.rowcount
                     for (source_key, _), reason in sorted(refused.items(), key=str):
                         outcome.violations.append(f"{table} {source_key}: {reason} (quarantined)")

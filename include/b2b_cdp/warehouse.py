@@ -19,7 +19,8 @@ from typing import Any, Iterable, Iterator
 
 import psycopg
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
+from psycopg.copy import LibpqWriter
+from psycopg.generators import copy_to
 
 from b2b_cdp.config import PROJECT_ROOT, Sandbox
 
@@ -163,14 +164,16 @@ def copy_rows(conn: psycopg.Connection, table: str, columns: list[str], rows: It
 
 
 # ---------------------------------------------------------------------------- the raw lake
-# One text column per source field, added when a source first brings the field; the batch columns
-# come from the table defaults (sql/raw/begin_batch.sql). A batch's extraction and load times live
-# once in ops_ingest_batch, not on every row (sql/migrations/041_raw_batch_times.sql). The rows are
-# written to <table>__rows; the lake's name is a view adding the source key, computed from the
-# record's own key when read (sql/migrations/047_raw_source_key_on_read.sql).
+# One text column per source field, added when a source first brings the field; each row's batch
+# number comes from the table's default (sql/raw/begin_batch.sql), the batch's id and instance live
+# once in raw_batch (sql/migrations/050_raw_batch_numbers.sql), its extraction and load times once in
+# ops_ingest_batch (sql/migrations/041_raw_batch_times.sql). The rows are written to <table>__rows;
+# the lake's name is a view adding the source key, computed from the record's own key when read
+# (sql/migrations/047_raw_source_key_on_read.sql), and the batch's id and instance.
 
 MAX_COLUMN_BYTES = 63        # PostgreSQL's identifier length
 REST_CHUNK = 1000            # records per COPY when landing parsed records
+BATCH_COLUMN = "_batch"      # a raw row's batch number
 
 
 def rows_table(table: str) -> str:
@@ -243,6 +246,21 @@ def land_raw(conn: psycopg.Connection, table: str, *, batch_id: str, instance: s
     return count
 
 
+class FlushingWriter(LibpqWriter):
+    """COPY data sent to the server as it is written, a slice at a time. psycopg's own writers (off
+    macOS) leave it in libpq's output buffer, which grows while the server reads slower than a
+    download arrives; libpq then moves the buffer's unsent rest after every partial send, and that
+    moving was most of a bulk landing's CPU in this process. The download does not wait on it: the
+    kernel's socket buffers keep receiving while a slice is sent."""
+
+    SLICE = 128 * 1024   # libpq takes large buffers badly (psycopg splits them likewise)
+
+    def write(self, data) -> None:
+        view = memoryview(data)
+        for start in range(0, len(view), self.SLICE):
+            self.connection.wait(copy_to(self._pgconn, view[start:start + self.SLICE], flush=True))
+
+
 def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str,
                  chunks: Iterable[bytes], key_column: str, null_marker: str = "null") -> int:
     """Land a CSV file's bytes as one raw batch with a single COPY, without parsing rows in Python
@@ -266,9 +284,7 @@ def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instanc
     try:
         with conn.transaction():   # a savepoint: a refused file leaves the outer transaction usable
             with conn.cursor() as cur:
-                # A writer thread sends to the server while this one reads the next chunk off the
-                # source's stream: download and COPY overlap instead of taking turns.
-                with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+                with cur.copy(statement, writer=FlushingWriter(cur)) as copy:
                     copy.write(head)
                     for chunk in chunks:
                         copy.write(chunk)
@@ -277,12 +293,13 @@ def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instanc
         raise MalformedFile(str(exc).splitlines()[0]) from None
 
 
-def replicate_batch(conn: psycopg.Connection, table: str, batch_id: str, source: Sandbox, target: Sandbox) -> None:
+def replicate_batch(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str,
+                    source: Sandbox, target: Sandbox) -> None:
     """Copy a batch landed in one sandbox into another (leaves the connection on `target`)."""
-    columns = raw_columns(conn, table)
+    columns = [c for c in raw_columns(conn, table) if c != BATCH_COLUMN]   # numbered in each sandbox
     use_sandbox(conn, target)
-    ensure_columns(conn, table, [c for c in columns if not c.startswith("_")])   # the batch columns exist
-    run(conn, "raw/delete_batch", {"batch_id": batch_id}, identifiers={"rows": rows_table(table)}).close()
+    ensure_columns(conn, table, [c for c in columns if not c.startswith("_")])
+    _begin_batch(conn, table, batch_id, instance)
     run(conn, "raw/replicate_batch", {"batch_id": batch_id}, identifiers={
         "rows": rows_table(table), "columns": columns, "source_schema": source.schema}).close()
 

@@ -104,6 +104,12 @@ def test_rows_of_the_jsonb_layout_are_carried_over(warehouse_conn):
     assert rows(sandbox, "SELECT count(DISTINCT table_name), count(*) FILTER (WHERE column_name = '_source_key') "
                          "FROM information_schema.columns WHERE table_schema = current_schema() "
                          "AND table_name LIKE 'raw\\_%%\\_\\_rows'") == [(13, 0)]
+    # Rows carry their batch's number; its id and instance are kept once, in raw_batch (migration 050).
+    assert rows(sandbox, "SELECT count(*) FILTER (WHERE column_name = '_batch'), "
+                         "count(*) FILTER (WHERE column_name IN ('_batch_id', '_instance')) "
+                         "FROM information_schema.columns WHERE table_schema = current_schema() "
+                         "AND table_name LIKE 'raw\\_%%\\_\\_rows'") == [(13, 0)]
+    assert rows(sandbox, "SELECT batch_id, instance FROM raw_batch") == [("old", "111-AAA-111")]
     # Their batch indexes are summarised as ranges fill (migration 048).
     assert rows(sandbox, "SELECT count(*) FROM pg_class i JOIN pg_index x ON x.indexrelid = i.oid "
                          "JOIN pg_class t ON t.oid = x.indrelid WHERE t.relnamespace = current_schema()::regnamespace "
