@@ -151,12 +151,27 @@ def fetch_dicts(conn: psycopg.Connection, name: str, params: dict[str, Any] | No
         return [dict(zip(columns, row)) for row in cur.fetchall()]
 
 
+class FlushingWriter(LibpqWriter):
+    """COPY data sent to the server as it is written, a slice at a time. psycopg's own writers (off
+    macOS) leave it in libpq's output buffer, which grows while the server reads slower than a
+    download arrives; libpq then moves the buffer's unsent rest after every partial send, and that
+    moving was most of a bulk landing's CPU in this process. The download does not wait on it: the
+    kernel's socket buffers keep receiving while a slice is sent."""
+
+    SLICE = 128 * 1024   # libpq takes large buffers badly (psycopg splits them likewise)
+
+    def write(self, data) -> None:
+        view = memoryview(data)
+        for start in range(0, len(view), self.SLICE):
+            self.connection.wait(copy_to(self._pgconn, view[start:start + self.SLICE], flush=True))
+
+
 def copy_rows(conn: psycopg.Connection, table: str, columns: list[str], rows: Iterable[tuple]) -> int:
     """Stream rows into a table with COPY (never materialising them); returns the row count."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
     count = 0
-    with conn.cursor() as cur, cur.copy(statement) as copy:
+    with conn.cursor() as cur, cur.copy(statement, writer=FlushingWriter(cur)) as copy:
         for row in rows:
             copy.write_row(row)
             count += 1
@@ -244,21 +259,6 @@ def land_raw(conn: psycopg.Connection, table: str, *, batch_id: str, instance: s
         ensure_columns(conn, table, fields, known)
         count += copy_rows(conn, rows_table(table), fields, ([_as_text(r.get(f)) for f in fields] for r in chunk))
     return count
-
-
-class FlushingWriter(LibpqWriter):
-    """COPY data sent to the server as it is written, a slice at a time. psycopg's own writers (off
-    macOS) leave it in libpq's output buffer, which grows while the server reads slower than a
-    download arrives; libpq then moves the buffer's unsent rest after every partial send, and that
-    moving was most of a bulk landing's CPU in this process. The download does not wait on it: the
-    kernel's socket buffers keep receiving while a slice is sent."""
-
-    SLICE = 128 * 1024   # libpq takes large buffers badly (psycopg splits them likewise)
-
-    def write(self, data) -> None:
-        view = memoryview(data)
-        for start in range(0, len(view), self.SLICE):
-            self.connection.wait(copy_to(self._pgconn, view[start:start + self.SLICE], flush=True))
 
 
 def land_raw_csv(conn: psycopg.Connection, table: str, *, batch_id: str, instance: str,

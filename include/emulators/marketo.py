@@ -83,7 +83,7 @@ class MarketoInstance(MutationLog, App):
         self.leads_by_id = {lead["id"]: lead for lead in self.leads}
         self.lead_fields = field_catalog(LEAD_FIELDS, self.leads)
         self._lead_field_index = {name.lower(): name for name in self.lead_fields}
-        self._lead_data_types: dict[str, str] | None = None   # describe's types, known until leads change
+        self._lead_data_types: dict[str, str] | None = None   # see _lead_types
         self.activities: list[dict] = config["activities"]
         self.deleted_leads: list[dict] = act.scenario_deleted_entries(config.get("deleted_leads") or [],
                                                                       clock or now())
@@ -118,6 +118,7 @@ class MarketoInstance(MutationLog, App):
         self.exports = BulkExports(self, state_dir / f"{file_stem}.exports" if state_dir else None)
         self._load_state()
         self.exports.build_indexes()
+        self._lead_types()
         self.router = self._build_router()
 
     # ------------------------------------------------------------------------------- state
@@ -506,11 +507,9 @@ class MarketoInstance(MutationLog, App):
 
     def _describe_leads(self, request: Request) -> Response:
         result = []
-        if self._lead_data_types is None:   # a pass over every lead per field: once per change
-            self._lead_data_types = {name: guess_data_type(name, [lead.get(name) for lead in self.leads])
-                                     for name in self.lead_fields}
+        types = self._lead_types()
         for number, name in enumerate(self.lead_fields, start=1):
-            data_type = self._lead_data_types[name]
+            data_type = types[name]
             entry = {"id": number, "displayName": display_name(name), "dataType": data_type}
             if data_type in ("string", "email"):
                 entry["length"] = 255
@@ -519,6 +518,14 @@ class MarketoInstance(MutationLog, App):
             entry["soap"] = {"name": name[:1].upper() + name[1:], "readOnly": read_only}
             result.append(entry)
         return self._ok(result)
+
+    def _lead_types(self) -> dict[str, str]:
+        """Each lead field's type, as describe reports it: a pass over every lead per field, so
+        worked out when the instance starts and again after leads change, not on every call."""
+        if self._lead_data_types is None:
+            self._lead_data_types = {name: guess_data_type(name, [lead.get(name) for lead in self.leads])
+                                     for name in self.lead_fields}
+        return self._lead_data_types
 
     def _activity_types(self, request: Request) -> Response:
         return self._ok(activity_types())
