@@ -45,6 +45,24 @@ def test_a_csv_file_lands_with_its_header_as_columns(clean_sandboxes):
                                            ("8@111-AAA-111.Marketo", None, None, "f1")]
 
 
+def test_a_large_file_lands_whole_whatever_its_chunks(clean_sandboxes):
+    """A file of many COPY slices, arriving in chunks that cut its rows and its multi-byte
+    characters anywhere, lands every row once, as written; so does landing it again."""
+    sandbox = clean_sandboxes[0]
+    data = b"id,email,title\n" + b"".join(
+        f'{i},p{i}@x.com,"Directrice, R\u00e9gion {i % 97}"\n'.encode() for i in range(60_000))
+    cuts = list(range(0, len(data), 100_003)) + [len(data)]
+    chunks = [data[a:b] for a, b in zip(cuts, cuts[1:])]
+    assert len(data) > 10 * warehouse.FlushingWriter.SLICE
+    for _ in range(2):
+        with warehouse.connect(sandbox) as conn:
+            assert warehouse.land_raw_csv(conn, "raw_marketo_leads", batch_id="big", instance="111-AAA-111",
+                                          chunks=chunks, key_column="id") == 60_000
+    assert rows(sandbox, "SELECT count(*), count(DISTINCT id), max(id::int) FROM raw_marketo_leads") == [
+        (60_000, 60_000, 59_999)]
+    assert rows(sandbox, "SELECT title FROM raw_marketo_leads WHERE id = '59999'") == [("Directrice, R\u00e9gion 53",)]
+
+
 def test_normalisation_reads_only_the_batches_it_has_not_normalised(clean_sandboxes):
     from b2b_cdp import ingest
 
