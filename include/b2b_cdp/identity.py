@@ -13,7 +13,7 @@ are all that is recomputed (and only the mappings and persons that changed are r
 ids are stable: a component keeps its id, a merge keeps the oldest and records the absorbed ids, a
 split gets new ids with lineage.
 Accounts: Marketo companies join the CRM accounts they sync with, the MDM joins CRM accounts across
-orgs (label propagation in SQL: accounts are few).
+orgs (connected components by scipy too).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import hashlib
 import io
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
@@ -31,7 +32,6 @@ from b2b_cdp.config import IdentityRules, Sandbox, load_config
 
 log = logging.getLogger(__name__)
 
-MAX_ROUNDS = 1000
 PROFILE_WINDOW_SECONDS = 600  # a source change should reach the profile within 10 minutes
 LINK_COLUMNS = ["record_key", "namespace", "value", "unique_scope", "joins", "seen_at"]
 # Eviction order when a graph is over its cap: ECIDs (cookie-like) first, then the rest; oldest first.
@@ -349,36 +349,45 @@ def _candidate_links(conn: psycopg.Connection):
         "record_key": pa.string(), "namespace": pa.string(), "value": pa.string(), "seen_at": pa.string(),
         "seen_epoch": pa.float64(), "priority": pa.int16()})
 
-    def part(rows, namespace, value, priority: int):
-        return pa.table({"record_key": rows["record_key"], "namespace": namespace, "value": value,
-                         "seen_at": rows["seen_at"], "seen_epoch": rows["seen_epoch"],
-                         "priority": pa.array(np.full(rows.num_rows, priority, dtype=np.int16))})
-
-    has_crm = pc.is_valid(records["crm_key"])
-    synced = records.filter(has_crm)
-    crm_namespace = pc.if_else(pc.starts_with(synced["crm_key"], "00Q"), "crm_lead", "crm_contact")
-    has_email = pc.is_valid(records["email"])
-    emailed = records.filter(has_email)
-    # Each record's links side by side (own key, CRM record, email, then its events'), so that a
-    # later run deleting or reading one record's links finds them on one page, not on four.
+    n, m = records.num_rows, events.num_rows
+    crm_rows = np.flatnonzero(pc.is_valid(records["crm_key"]).to_numpy(zero_copy_only=False))
+    email_rows = np.flatnonzero(pc.is_valid(records["email"]).to_numpy(zero_copy_only=False))
+    crm_namespace = pc.if_else(pc.starts_with(records["crm_key"], "00Q"), "crm_lead", "crm_contact")
+    # Each link's record: an index into the records, or past them an events-only record.
     event_record = pc.index_in(events["record_key"], value_set=records["record_key"]).to_numpy(zero_copy_only=False)
     unknown = np.isnan(event_record.astype(np.float64))
     event_record = np.where(unknown, 0, event_record).astype(np.int64)
     if unknown.any():
-        event_record[unknown] = records.num_rows + _codes(events["record_key"].filter(pa.array(unknown)))[0]
-    record_index = np.arange(records.num_rows, dtype=np.int64)
-    order = np.argsort(np.concatenate([
-        record_index * 4, record_index[has_crm.to_numpy(zero_copy_only=False)] * 4 + 1,
-        record_index[has_email.to_numpy(zero_copy_only=False)] * 4 + 2, event_record * 4 + 3]), kind="stable")
-    links = pa.concat_tables([
-        part(records, records["namespace"], records["record_key"], 0),
-        part(synced, crm_namespace, synced["crm_key"], 1),
-        part(emailed, pa.array(np.full(emailed.num_rows, "email", dtype=object), pa.string()), emailed["email"], 2),
-        events]).combine_chunks().take(pa.array(order))
+        event_record[unknown] = n + _codes(events["record_key"].filter(pa.array(unknown)))[0]
+    link_record = np.concatenate([np.arange(n, dtype=np.int64), crm_rows, email_rows, event_record])
+    piece = np.repeat(np.arange(4, dtype=np.int64), [n, len(crm_rows), len(email_rows), m])
+    # Each record's links side by side (own key, CRM record, email, then its events'), so that a
+    # later run deleting or reading one record's links finds them on one page, not on four.
+    order = np.argsort(link_record * 4 + piece, kind="stable")
+
+    def gather(sources, positions):
+        """A column of the links, in that order: its sources end to end, taken at each link's position."""
+        source = pa.concat_arrays([part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part
+                                   for part in sources])
+        return source.take(pa.array(np.concatenate(positions)[order]))
+
+    rows = [np.arange(n), crm_rows, email_rows, n + np.arange(m)]      # a record's row, or an event's
+    links = pa.table({
+        "record_key": gather([records["record_key"], events["record_key"]], rows),
+        "namespace": gather([records["namespace"], crm_namespace, pa.array(["email"]), events["namespace"]],
+                            [np.arange(n), n + crm_rows, np.full(len(email_rows), 2 * n), 2 * n + 1 + np.arange(m)]),
+        "value": gather([records["record_key"], records["crm_key"], records["email"], events["value"]],
+                        [np.arange(n), n + crm_rows, 2 * n + email_rows, 3 * n + np.arange(m)]),
+        "seen_at": gather([records["seen_at"], events["seen_at"]], rows),
+        "seen_epoch": gather([records["seen_epoch"], events["seen_epoch"]], rows),
+        "priority": pa.array(np.concatenate([piece[:n + len(crm_rows) + len(email_rows)],
+                                             events["priority"].to_numpy()]).astype(np.int16)[order]),
+    })
     # Events usually stand for an ECID record of their own; those of a person record may repeat
     # one of its identities: only those records' links are grouped.
-    repeated = pc.is_in(links["record_key"], value_set=pc.unique(
-        events.filter(pc.is_in(events["record_key"], value_set=records["record_key"]))["record_key"]))
+    with_events = np.zeros(link_record.max(initial=-1) + 1, dtype=bool)
+    with_events[event_record[~unknown]] = True
+    repeated = pa.array(with_events[link_record[order]])
     if pc.any(repeated).as_py():
         grouped = links.filter(repeated).to_pandas()
         grouped = grouped.sort_values("seen_epoch", ascending=False, kind="stable")
@@ -389,13 +398,24 @@ def _candidate_links(conn: psycopg.Connection):
     return links.combine_chunks()
 
 
-def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap):
+@dataclass
+class Judged:
+    """The record rules' verdict on the candidate links: the refused ones and the accepted ones as
+    written (pyarrow tables), and the accepted ones as the component computation reads them, with
+    the integer code of each one's record and the records they stand for."""
+    rejected: object
+    links: object
+    graph: object
+    record_codes: object
+    records: object
+
+
+def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap) -> Judged:
     """The record rules on the changed records' candidate links, vectorised (pyarrow, numpy): refused
     values (blocked values and patterns, values over 1,024 characters, ECIDs not of 38 digits), role
     mailboxes (kept on their record, never joining), the unique scope of each link, the cap of
     identities per record (own key, CRM record, email, ECID; newest first), and the split into
-    accepted links and refused ones, each written back with COPY. Returns the accepted links in the
-    shape the component computation reads."""
+    accepted links and refused ones (written back by _write_links)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -447,17 +467,23 @@ def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, la
     links = pa.table({"record_key": candidates["record_key"].take(kept), "namespace": namespace.take(kept),
                       "value": value.take(kept), "unique_scope": scope.take(kept),
                       "joins": pa.array(~shared[accepted]), "seen_at": candidates["seen_at"].take(kept)})
-    lap("judge_links")
-    _copy_in(conn, "identity/write_rejected_links", rejected)
-    _copy_in(conn, "identity/write_links", links)
-    lap("write_links")
     # The accepted links' records, coded afresh from the codes above (a record may have none left).
     standing = np.zeros(len(records), dtype=bool)
     standing[record_codes[accepted]] = True
     recoded = np.cumsum(standing) - 1
-    return (links.set_column(3, "unique_scope", pc.fill_null(links["unique_scope"], "")).set_column(
-        5, "seen_at", candidates["seen_epoch"].take(kept)),
-        recoded[record_codes[accepted]], records.take(pa.array(np.flatnonzero(standing))))
+    return Judged(
+        rejected=rejected, links=links,
+        graph=links.set_column(3, "unique_scope", pc.fill_null(links["unique_scope"], "")).set_column(
+            5, "seen_at", candidates["seen_epoch"].take(kept)),
+        record_codes=recoded[record_codes[accepted]], records=records.take(pa.array(np.flatnonzero(standing))))
+
+
+def _write_links(conn: psycopg.Connection, judged: Judged, *, full: bool) -> None:
+    """The judged links written back with COPY; after a full run's, the indexes reset_links dropped."""
+    _copy_in(conn, "identity/write_rejected_links", judged.rejected)
+    _copy_in(conn, "identity/write_links", judged.links)
+    if full:
+        warehouse.run(conn, "identity/create_link_indexes").close()
 
 
 def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> dict[str, int]:
@@ -491,30 +517,37 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         warehouse.run(conn, "identity/analyze_changed").close()
         warehouse.run(conn, "identity/forget_changed").close()
         lap("changed_records")
-        judged_links, judged_codes, judged_records = _judge_links(conn, rules, run_id, lap)
+        judged = _judge_links(conn, rules, run_id, lap)
+        lap("judge_links")
         if since is None:
-            warehouse.run(conn, "identity/create_link_indexes").close()
-            lap("link_indexes")
-        # A full run recomputes every live record; an incremental one, those the changes touch.
-        if since is None:
+            # A full run's judged links are the whole graph: its components are computed while the
+            # server writes and indexes them (the connection is the writer thread's until it is done).
+            with ThreadPoolExecutor(1) as pool:
+                writing = pool.submit(_write_links, conn, judged, full=True)
+                found = components(judged.graph, rules, record_codes=judged.record_codes, records=judged.records)
+                lap("components")
+                writing.result()
+            lap("write_links")
             with warehouse.run(conn, "identity/all_live_records") as cur:
                 recomputed = cur.rowcount
             warehouse.run(conn, "identity/all_persons").close()
+            warehouse.run(conn, "identity/analyze_records").close()
+            lap("affected_records")
         else:
+            _write_links(conn, judged, full=False)
+            lap("write_links")
+            # The records to recompute: those of every person the changes touch.
             warehouse.run(conn, "identity/affected_persons").close()
             with warehouse.run(conn, "identity/affected_records") as cur:
                 recomputed = cur.rowcount
-        warehouse.run(conn, "identity/analyze_records").close()
-        lap("affected_records")
-        # In a full run the links just judged are the whole graph: no need to read them back.
-        if since is None:
-            links, codes = judged_links, {"record_codes": judged_codes, "records": judged_records}
-        else:
-            links, codes = _read_links(conn), {}
-        del judged_links, judged_codes, judged_records
-        lap("read_links")
-        found = components(links, rules, **codes)
-        lap("components")
+            warehouse.run(conn, "identity/analyze_records").close()
+            lap("affected_records")
+            links = _read_links(conn)
+            lap("read_links")
+            found = components(links, rules)
+            lap("components")
+            del links
+        del judged
         warehouse.run(conn, "identity/create_work_tables").close()
         _copy_in(conn, "identity/write_components", found.frame)
         _copy_in(conn, "identity/write_component_sizes", found.sizes)
@@ -538,9 +571,9 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         accounts_changed = since is None or warehouse.fetch_all(
             conn, "identity/account_side_changed", {"since": since})[0][0]
         if accounts_changed:
-            account_rounds = _account_components(conn, rules)
+            account_components = _account_components(conn, rules)
         else:
-            account_rounds = 0
+            account_components = 0
             warehouse.run(conn, "identity/no_account_changes").close()
         lap("accounts")
         _build_profiles(conn, rules, accounts_changed, full=since is None)
@@ -552,27 +585,39 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         warehouse.run(conn, "identity/record_profile_freshness",
                       {"run_id": run_id, "window_s": PROFILE_WINDOW_SECONDS}).close()
     log.info("%s: %s stitching, %d changed record(s), %d recomputed; %d persons (%d excluded from "
-             "segmentation by the guardrails), %d accounts (%d account rounds); seconds %s", sandbox.schema,
-             mode, changed, recomputed, persons, excluded, accounts, account_rounds, timings)
+             "segmentation by the guardrails), %d accounts (%d account graph components rebuilt); seconds %s",
+             sandbox.schema, mode, changed, recomputed, persons, excluded, accounts, account_components, timings)
     return {"persons": persons, "accounts": accounts, "excluded": excluded, "changed": changed,
             "recomputed": recomputed, "accounts_rebuilt": bool(accounts_changed), "mode": mode,
             "seconds": timings}
 
 
 def _account_components(conn: psycopg.Connection, rules: IdentityRules) -> int:
-    """Account ids by min-label propagation in SQL, one UPDATE per round, until nothing changes."""
+    """Account ids: the account graph's connected components (scipy), each key labelled with its
+    component's smallest key. The keys come out sorted by the server, so the smallest is the one
+    SQL's min() picks under its collation. Returns the number of components."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     warehouse.run(conn, "identity/account_graph").close()
     if rules.account_domain_fallback:
         warehouse.run(conn, "identity/account_domain_edges").close()
-    warehouse.run(conn, "identity/account_labels").close()
-    for round_number in range(1, MAX_ROUNDS + 1):
-        with warehouse.run(conn, "identity/propagate_labels") as cur:
-            if cur.rowcount == 0:
-                break
-    else:
-        raise RuntimeError(f"account graph: labels still changing after {MAX_ROUNDS} rounds")
+    nodes = _copy_out(conn, "identity/account_nodes", {"node": pa.string()})["node"].combine_chunks()
+    edges = _copy_out(conn, "identity/account_edges", {"a": pa.string(), "b": pa.string()})
+    count = 0
+    if len(nodes):
+        ends = [pc.index_in(edges[end], value_set=nodes).to_numpy(zero_copy_only=False).astype(np.int64)
+                for end in ("a", "b")]
+        graph = coo_matrix((np.ones(len(ends[0]), dtype=np.int8), tuple(ends)), shape=(len(nodes), len(nodes)))
+        count, labels = connected_components(graph.tocsr(), directed=False)
+        _, smallest = np.unique(labels, return_index=True)     # each component's first (smallest) node
+        _copy_in(conn, "identity/write_account_labels",
+                 pa.table({"node": nodes, "label": nodes.take(pa.array(smallest[labels]))}))
     warehouse.run(conn, "identity/assign_account_ids").close()
-    return round_number
+    return count
 
 
 def _build_profiles(conn: psycopg.Connection, rules: IdentityRules, accounts_changed: bool, *, full: bool) -> None:

@@ -10,5 +10,3 @@ SELECT key, 'domain:' || domain FROM (
                       WHERE x.account_key IN (c.source_key, c.crm_key))
 ) d
 WHERE domain <> '';
-INSERT INTO graph_edge (a, b)
-SELECT b, a FROM graph_edge WHERE b LIKE 'domain:%';

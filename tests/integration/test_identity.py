@@ -211,6 +211,32 @@ def test_the_website_domain_fallback_joins_accounts_only_when_switched_on(sandbo
     assert query(sandbox, "SELECT count(*), max(cardinality(source_keys)) FROM profile_account") == [(1, 2)]
 
 
+def test_an_account_id_derives_from_the_smallest_key_of_its_component(sandbox):
+    org2 = "00D000000000002AAA"
+    crm1, crm2 = f"001A00000000009AAA@{ORG}.Salesforce", f"001B00000000001AAA@{org2}.Salesforce"
+    company, lone = f"7.mkto_org@{MKTO}.Marketo", f"001A00000000005AAA@{ORG}.Salesforce"
+    with warehouse.connect(sandbox) as conn:
+        # A chain: a Marketo company synced to a CRM account, grouped by the MDM with one in the other org.
+        for key, crm_key in ((crm1, None), (crm2, None), (company, crm1), (lone, None)):
+            conn.execute("INSERT INTO core_account (source_key, system, instance, crm_key, name, extracted_at) "
+                         "VALUES (%s, %s, split_part(%s, '@', 2), %s, 'Acme', %s)",
+                         (key, "Marketo" if key.endswith(".Marketo") else "Salesforce", key, crm_key, T0))
+        conn.execute("INSERT INTO core_account_xref (mdm_id, account_key, extracted_at) "
+                     "VALUES ('M1', %s, %s), ('M1', %s, %s)", (crm1, T0, crm2, T0))
+    put_person(sandbox, CONTACT, "c@acme.com")
+    with warehouse.connect(sandbox) as conn:
+        conn.execute("UPDATE core_person SET account_key = 'unknown-account-key' WHERE source_key = %s", (CONTACT,))
+    identity.stitch(sandbox, "r1")
+    ids = dict(query(sandbox, "SELECT account_key, account_id FROM identity_account_key"))
+    expected = dict(query(sandbox, "SELECT k, 'acc_' || substr(md5(min(k) OVER ()), 1, 20) FROM unnest(%s::text[]) k",
+                          ([company, crm1, crm2, "mdm:M1"],)))
+    assert {key: ids[key] for key in expected} == expected
+    alone = query(sandbox, "SELECT k, 'acc_' || substr(md5(k), 1, 20) FROM unnest(%s::text[]) k",
+                  ([lone, "unknown-account-key"],))
+    assert {key: ids[key] for key, _ in alone} == dict(alone)
+    assert len(ids) == 6 and len(set(ids.values())) == 3
+
+
 def test_the_account_side_is_rebuilt_only_when_it_changed(sandbox):
     account = f"001A00000000001AAA@{ORG}.Salesforce"
     with warehouse.connect(sandbox) as conn:
