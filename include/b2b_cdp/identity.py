@@ -276,7 +276,7 @@ def _copy_in(conn: psycopg.Connection, name: str, table) -> None:
     buffer = io.BytesIO()
     csv.write_csv(table, buffer, write_options=csv.WriteOptions(include_header=False))
     data = buffer.getbuffer()
-    with conn.cursor() as cur, cur.copy(warehouse.sql_file(name)) as copy:
+    with conn.cursor() as cur, cur.copy(warehouse.sql_file(name), writer=warehouse.FlushingWriter(cur)) as copy:
         for start in range(0, len(data), 1 << 20):
             copy.write(data[start:start + (1 << 20)])
 
