@@ -91,6 +91,17 @@ def _distinct_per(group, member, member_count: int, group_count: int):
     return np.bincount(held // member_count, minlength=group_count)
 
 
+def _connected(ends_a, ends_b, size: int):
+    """Connected components of an undirected graph of `size` nodes given as integer edge ends:
+    (how many, each node's component)."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(ends_a), dtype=np.int8), (ends_a, ends_b)), shape=(size, size))
+    return connected_components(graph.tocsr(), directed=False)
+
+
 def components(links, rules: IdentityRules, record_codes=None, records=None) -> Components:
     """Connected components of the record/identity graph, under the graph rules. `links` is a
     pyarrow table (record_key, namespace, value, unique_scope ("" for none), joins, seen_at);
@@ -98,8 +109,6 @@ def components(links, rules: IdentityRules, record_codes=None, records=None) -> 
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
     if links.num_rows == 0:
         return Components(frame=pa.table({"record_key": pa.array([], pa.string()), "component": pa.array([], pa.int64())}),
@@ -114,8 +123,7 @@ def components(links, rules: IdentityRules, record_codes=None, records=None) -> 
     joins = links["joins"].to_numpy()
     size = len(records) + identity_count
     rows, cols = record_codes[joins], identity_codes[joins] + len(records)
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(size, size)).tocsr()
-    _, node_labels = connected_components(graph, directed=False)
+    _, node_labels = _connected(rows, cols, size)
     record_labels = node_labels[:len(records)].astype(np.int64)
 
     # Graph rules, checked per component; only the components that break one are resolved.
@@ -599,8 +607,6 @@ def _account_components(conn: psycopg.Connection, rules: IdentityRules) -> int:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
     warehouse.run(conn, "identity/account_graph").close()
     if rules.account_domain_fallback:
@@ -611,8 +617,7 @@ def _account_components(conn: psycopg.Connection, rules: IdentityRules) -> int:
     if len(nodes):
         ends = [pc.index_in(edges[end], value_set=nodes).to_numpy(zero_copy_only=False).astype(np.int64)
                 for end in ("a", "b")]
-        graph = coo_matrix((np.ones(len(ends[0]), dtype=np.int8), tuple(ends)), shape=(len(nodes), len(nodes)))
-        count, labels = connected_components(graph.tocsr(), directed=False)
+        count, labels = _connected(*ends, len(nodes))
         _, smallest = np.unique(labels, return_index=True)     # each component's first (smallest) node
         _copy_in(conn, "identity/write_account_labels",
                  pa.table({"node": nodes, "label": nodes.take(pa.array(smallest[labels]))}))
