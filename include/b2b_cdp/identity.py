@@ -338,35 +338,45 @@ def _split_part(values, field: int):
     """PostgreSQL's split_part(value, '@', field) for field 1 or 2 ("" when there is no such part)."""
     import pyarrow.compute as pc
 
-    parts = pc.extract_regex(values, r"^(?P<first>[^@]*)(?:@(?P<second>[^@]*))?")
-    return pc.struct_field(parts, [field - 1])
+    import numpy as np
+    import pyarrow as pa
+
+    parts = pc.split_pattern(values, "@")        # a plain split: far cheaper than a regex a row
+    if isinstance(parts, pa.ChunkedArray):
+        parts = parts.combine_chunks()
+    present = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False) >= field
+    at = parts.offsets.to_numpy()[:-1] + field - 1
+    return pc.fill_null(parts.values.take(pa.array(np.where(present, at, 0), mask=~present)), "")
 
 
-def _candidate_links(conn: psycopg.Connection):
-    """The changed records' candidate links: each record's own key (rank 0), its CRM record (1) and
-    email (2) from one row a record, and the ECIDs (3) and emails its web events carry. An identity
-    a record carries both itself and through its events is one link (newest seen, best rank)."""
+def _candidate_links(conn: psycopg.Connection, *, full: bool):
+    """The candidate links of the records to judge (every record in a full run, the changed ones
+    otherwise): each record's own key (rank 0), its CRM record (1) and email (2) from one row a
+    record, and the ECIDs (3) and emails its web events carry. An identity a record carries both
+    itself and through its events is one link (newest seen, best rank). `seen_us`: when the link
+    was last seen, in microseconds since the epoch; `record_code`: the link's record, an index into
+    the record keys returned with the links."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     records = _copy_out(conn, "identity/candidate_records", {
         "record_key": pa.string(), "namespace": pa.string(), "crm_key": pa.string(), "email": pa.string(),
-        "seen_at": pa.string(), "seen_epoch": pa.float64()})
+        "seen_us": pa.int64()}, {"full": full})
     events = _copy_out(conn, "identity/candidate_event_links", {
-        "record_key": pa.string(), "namespace": pa.string(), "value": pa.string(), "seen_at": pa.string(),
-        "seen_epoch": pa.float64(), "priority": pa.int16()})
+        "record_key": pa.string(), "namespace": pa.string(), "value": pa.string(), "seen_us": pa.int64(),
+        "priority": pa.int16()}, {"full": full})
 
     n, m = records.num_rows, events.num_rows
     crm_rows = np.flatnonzero(pc.is_valid(records["crm_key"]).to_numpy(zero_copy_only=False))
     email_rows = np.flatnonzero(pc.is_valid(records["email"]).to_numpy(zero_copy_only=False))
     crm_namespace = pc.if_else(pc.starts_with(records["crm_key"], "00Q"), "crm_lead", "crm_contact")
-    # Each link's record: an index into the records, or past them an events-only record.
-    event_record = pc.index_in(events["record_key"], value_set=records["record_key"]).to_numpy(zero_copy_only=False)
-    unknown = np.isnan(event_record.astype(np.float64))
-    event_record = np.where(unknown, 0, event_record).astype(np.int64)
-    if unknown.any():
-        event_record[unknown] = n + _codes(events["record_key"].filter(pa.array(unknown)))[0]
+    # Each link's record: an index into the records (their keys are distinct: codes in order of first
+    # appearance are their row numbers), or past them an events-only record.
+    record_codes, record_keys = _codes(pa.chunked_array(records["record_key"].chunks + events["record_key"].chunks,
+                                                        pa.string()))
+    event_record = record_codes[n:]
+    unknown = event_record >= n
     link_record = np.concatenate([np.arange(n, dtype=np.int64), crm_rows, email_rows, event_record])
     piece = np.repeat(np.arange(4, dtype=np.int64), [n, len(crm_rows), len(email_rows), m])
     # Each record's links side by side (own key, CRM record, email, then its events'), so that a
@@ -386,10 +396,10 @@ def _candidate_links(conn: psycopg.Connection):
                             [np.arange(n), n + crm_rows, np.full(len(email_rows), 2 * n), 2 * n + 1 + np.arange(m)]),
         "value": gather([records["record_key"], records["crm_key"], records["email"], events["value"]],
                         [np.arange(n), n + crm_rows, 2 * n + email_rows, 3 * n + np.arange(m)]),
-        "seen_at": gather([records["seen_at"], events["seen_at"]], rows),
-        "seen_epoch": gather([records["seen_epoch"], events["seen_epoch"]], rows),
+        "seen_us": gather([records["seen_us"], events["seen_us"]], rows),
         "priority": pa.array(np.concatenate([piece[:n + len(crm_rows) + len(email_rows)],
                                              events["priority"].to_numpy()]).astype(np.int16)[order]),
+        "record_code": link_record[order],
     })
     # Events usually stand for an ECID record of their own; those of a person record may repeat
     # one of its identities: only those records' links are grouped.
@@ -398,12 +408,21 @@ def _candidate_links(conn: psycopg.Connection):
     repeated = pa.array(with_events[link_record[order]])
     if pc.any(repeated).as_py():
         grouped = links.filter(repeated).to_pandas()
-        grouped = grouped.sort_values("seen_epoch", ascending=False, kind="stable")
+        grouped = grouped.sort_values("seen_us", ascending=False, kind="stable")
         best = grouped.groupby(["record_key", "namespace", "value"], sort=False)["priority"].transform("min")
         grouped = grouped.assign(priority=best).drop_duplicates(["record_key", "namespace", "value"])
         links = pa.concat_tables([links.filter(pc.invert(repeated)),
                                   pa.Table.from_pandas(grouped, schema=links.schema, preserve_index=False)])
-    return links.combine_chunks()
+    return links.combine_chunks(), record_keys
+
+
+def _utc_text(micros):
+    """Microseconds since the epoch as timestamptz text in UTC ("2026-12-07 10:00:00.000000+00").
+    Formatting through a naive timestamp: pyarrow formats zoned ones about ten times slower."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise(pc.cast(pc.cast(micros, pa.timestamp("us")), pa.string()), "+00", "")
 
 
 @dataclass
@@ -418,7 +437,7 @@ class Judged:
     records: object
 
 
-def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap) -> Judged:
+def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap, *, full: bool) -> Judged:
     """The record rules on the changed records' candidate links, vectorised (pyarrow, numpy): refused
     values (blocked values and patterns, values over 1,024 characters, ECIDs not of 38 digits), role
     mailboxes (kept on their record, never joining), the unique scope of each link, the cap of
@@ -429,7 +448,7 @@ def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, la
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    candidates = _candidate_links(conn)
+    candidates, records = _candidate_links(conn, full=full)
     lap("candidates")
     value, namespace = candidates["value"].combine_chunks(), candidates["namespace"].combine_chunks()
     blocked = pc.is_in(value, value_set=pa.array(rules.blocked_values, pa.string()))
@@ -444,21 +463,23 @@ def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, la
     # munchkin id or org id in the key, less its ".Marketo" / ".Salesforce" suffix).
     unique = pc.is_in(namespace, value_set=pa.array(rules.unique_namespaces, pa.string()))
     per_instance = pc.and_(unique, pc.is_in(namespace, value_set=pa.array(["marketo", "crm_contact", "crm_lead"])))
-    instance = pc.replace_substring_regex(_split_part(value.filter(per_instance), 2), r"\.[A-Za-z]+$", "",
-                                          max_replacements=1)
+    # The instances are few: the suffix is stripped once per distinct one.
+    instance = pc.dictionary_encode(_split_part(value.filter(per_instance), 2))
+    instance = pc.replace_substring_regex(instance.dictionary, r"\.[A-Za-z]+$", "", max_replacements=1).take(
+        instance.indices)
     scope = pc.replace_with_mask(pc.if_else(unique, namespace, pa.scalar(None, pa.string())), per_instance,
                                  pc.binary_join_element_wise(namespace.filter(per_instance), instance, ":"))
 
     cap = rules.max_identities_per_record
     judged = pc.is_null(refused).to_numpy(zero_copy_only=False)
-    record_codes, records = _codes(candidates["record_key"])
+    record_codes = candidates["record_code"].to_numpy()
     per_record = np.bincount(record_codes[judged], minlength=len(records))
     over_cap = judged & (per_record[record_codes] > cap)
     if over_cap.any():
         # Few records carry more than the cap: only those are ranked (a refused link ranks last).
-        crowded = candidates.filter(pa.array(over_cap)).select(["record_key", "priority", "seen_epoch", "value"])
+        crowded = candidates.filter(pa.array(over_cap)).select(["record_key", "priority", "seen_us", "value"])
         crowded = crowded.to_pandas().set_index(np.flatnonzero(over_cap)).sort_values(
-            ["record_key", "priority", "seen_epoch", "value"], ascending=[True, True, False, True])
+            ["record_key", "priority", "seen_us", "value"], ascending=[True, True, False, True])
         beyond = crowded.groupby("record_key", sort=False).cumcount().to_numpy() >= cap
         over_cap[:] = False
         over_cap[crowded.index[beyond]] = True
@@ -472,9 +493,11 @@ def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, la
     rejected = rejected.append_column("reason", pa.array(reasons, pa.string())).append_column(
         "run_id", pa.array(np.full(len(refusing), run_id, dtype=object), pa.string()))
     kept = pa.array(np.flatnonzero(accepted))
+    seen_us = candidates["seen_us"].take(kept)
     links = pa.table({"record_key": candidates["record_key"].take(kept), "namespace": namespace.take(kept),
                       "value": value.take(kept), "unique_scope": scope.take(kept),
-                      "joins": pa.array(~shared[accepted]), "seen_at": candidates["seen_at"].take(kept)})
+                      "joins": pa.array(~shared[accepted]),
+                      "seen_at": _utc_text(seen_us)})
     # The accepted links' records, coded afresh from the codes above (a record may have none left).
     standing = np.zeros(len(records), dtype=bool)
     standing[record_codes[accepted]] = True
@@ -482,7 +505,7 @@ def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, la
     return Judged(
         rejected=rejected, links=links,
         graph=links.set_column(3, "unique_scope", pc.fill_null(links["unique_scope"], "")).set_column(
-            5, "seen_at", candidates["seen_epoch"].take(kept)),
+            5, "seen_at", pc.divide(pc.cast(seen_us, pa.float64()), 1e6)),
         record_codes=recoded[record_codes[accepted]], records=records.take(pa.array(np.flatnonzero(standing))))
 
 
@@ -518,14 +541,17 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         # A first run, a requested full run, or new linking rules: every link is judged afresh.
         since = None if full or not last or last[0][1] != rules_hash else last[0][0]
         mode = "full" if since is None else "incremental"
-        if since is None:
-            warehouse.run(conn, "identity/reset_links").close()
         with warehouse.run(conn, "identity/changed_records", {"since": since}) as cur:
             changed = cur.rowcount
-        warehouse.run(conn, "identity/analyze_changed").close()
-        warehouse.run(conn, "identity/forget_changed").close()
+        if since is None:
+            warehouse.run(conn, "identity/reset_links").close()
+        else:
+            warehouse.run(conn, "identity/analyze_changed").close()
+            warehouse.run(conn, "identity/forget_changed").close()
         lap("changed_records")
-        judged = _judge_links(conn, rules, run_id, lap)
+        judged = _judge_links(conn, rules, run_id, lap, full=since is None)
+        if since is None:       # a full run judges every live record
+            changed = len(judged.records)
         lap("judge_links")
         if since is None:
             # A full run's judged links are the whole graph: its components are computed while the
@@ -536,10 +562,8 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
                 lap("components")
                 writing.result()
             lap("write_links")
-            with warehouse.run(conn, "identity/all_live_records") as cur:
-                recomputed = cur.rowcount
+            recomputed = changed
             warehouse.run(conn, "identity/all_persons").close()
-            warehouse.run(conn, "identity/analyze_records").close()
             lap("affected_records")
         else:
             _write_links(conn, judged, full=False)

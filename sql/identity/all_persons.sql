@@ -1,9 +1,7 @@
--- A full run: every record of every person holding a record this run looks at (all of them).
+-- A full run touches every person: every record of the record -> person map (a person whose
+-- records have all left the sources is retired).
 CREATE TEMP TABLE stitch_touched ON COMMIT DROP AS
 SELECT m.record_key, m.person_id
-FROM identity_record_person m
-WHERE m.person_id IN (SELECT person_id FROM identity_record_person JOIN stitch_records USING (record_key)
-                      UNION
-                      SELECT person_id FROM identity_record_person JOIN stitch_changed USING (record_key));
+FROM identity_record_person m;
 
 ANALYZE stitch_touched;
