@@ -546,6 +546,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         if since is None:
             warehouse.run(conn, "identity/reset_links").close()
         else:
+            warehouse.run(conn, "identity/incremental_settings").close()
             warehouse.run(conn, "identity/analyze_changed").close()
             warehouse.run(conn, "identity/forget_changed").close()
         lap("changed_records")
