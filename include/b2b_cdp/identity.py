@@ -532,7 +532,8 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         timings[name] = round(now - clock, 3)
         clock = now
 
-    with warehouse.connect(sandbox) as conn:
+    # The pool's thread outlives no statement of the stitching transaction: it is left first.
+    with warehouse.connect(sandbox) as conn, ThreadPoolExecutor(1) as alongside:
         warehouse.run(conn, "identity/session_settings").close()
         warehouse.run(conn, "identity/lock_sandbox").close()
         started_at = warehouse.fetch_all(conn, "identity/clock")[0][0]
@@ -541,6 +542,10 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         # A first run, a requested full run, or new linking rules: every link is judged afresh.
         since = None if full or not last or last[0][1] != rules_hash else last[0][0]
         mode = "full" if since is None else "incremental"
+        accounts = None
+        if since is None:       # the account graph, read alongside in this transaction's snapshot
+            snapshot = warehouse.fetch_all(conn, "identity/export_snapshot")[0][0]
+            accounts = alongside.submit(_account_labels_alongside, sandbox, snapshot, rules)
         with warehouse.run(conn, "identity/changed_records", {"since": since}) as cur:
             changed = cur.rowcount
         if since is None:
@@ -604,7 +609,8 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         accounts_changed = since is None or warehouse.fetch_all(
             conn, "identity/account_side_changed", {"since": since})[0][0]
         if accounts_changed:
-            account_components = _account_components(conn, rules)
+            labels, account_components = accounts.result() if accounts else _account_labels(conn, rules)
+            _assign_account_ids(conn, labels)
         else:
             account_components = 0
             warehouse.run(conn, "identity/no_account_changes").close()
@@ -625,10 +631,10 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
             "seconds": timings}
 
 
-def _account_components(conn: psycopg.Connection, rules: IdentityRules) -> int:
-    """Account ids: the account graph's connected components (scipy), each key labelled with its
-    component's smallest key. The keys come out sorted by the server, so the smallest is the one
-    SQL's min() picks under its collation. Returns the number of components."""
+def _account_labels(conn: psycopg.Connection, rules: IdentityRules):
+    """The account graph's connected components (scipy), each key labelled with its component's
+    smallest key: a pyarrow table (node, label) and the number of components. The keys come out
+    sorted by the server, so the smallest is the one SQL's min() picks under its collation."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -638,16 +644,36 @@ def _account_components(conn: psycopg.Connection, rules: IdentityRules) -> int:
         warehouse.run(conn, "identity/account_domain_edges").close()
     nodes = _copy_out(conn, "identity/account_nodes", {"node": pa.string()})["node"].combine_chunks()
     edges = _copy_out(conn, "identity/account_edges", {"a": pa.string(), "b": pa.string()})
-    count = 0
-    if len(nodes):
-        ends = [pc.index_in(edges[end], value_set=nodes).to_numpy(zero_copy_only=False).astype(np.int64)
-                for end in ("a", "b")]
-        count, labels = _connected(*ends, len(nodes))
-        _, smallest = np.unique(labels, return_index=True)     # each component's first (smallest) node
-        _copy_in(conn, "identity/write_account_labels",
-                 pa.table({"node": nodes, "label": nodes.take(pa.array(smallest[labels]))}))
+    if not len(nodes):
+        return pa.table({"node": nodes, "label": nodes}), 0
+    ends = [pc.index_in(edges[end], value_set=nodes).to_numpy(zero_copy_only=False).astype(np.int64)
+            for end in ("a", "b")]
+    count, labels = _connected(*ends, len(nodes))
+    _, smallest = np.unique(labels, return_index=True)     # each component's first (smallest) node
+    return pa.table({"node": nodes, "label": nodes.take(pa.array(smallest[labels]))}), count
+
+
+def _account_labels_alongside(sandbox: Sandbox, snapshot: str, rules: IdentityRules):
+    """_account_labels on a connection of its own that reads the stitching transaction's snapshot:
+    a full run's account graph is computed while the stitching connection works on persons."""
+    with warehouse.connect(sandbox) as side:
+        side.commit()                        # a pooled connection may have begun a transaction
+        side.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        try:
+            with psycopg.ClientCursor(side) as cur:     # SET takes no bound parameters
+                cur.execute(warehouse.sql_file("identity/import_snapshot"), {"snapshot": snapshot})
+            warehouse.run(side, "identity/session_settings").close()
+            return _account_labels(side, rules)
+        finally:
+            side.rollback()                  # it only read (and filled temporary tables)
+            side.isolation_level = None
+
+
+def _assign_account_ids(conn: psycopg.Connection, labels) -> None:
+    """Each account key's id from its component's label; the keys whose account changed noted."""
+    warehouse.run(conn, "identity/create_account_labels").close()
+    _copy_in(conn, "identity/write_account_labels", labels)
     warehouse.run(conn, "identity/assign_account_ids").close()
-    return count
 
 
 def _build_profiles(conn: psycopg.Connection, rules: IdentityRules, accounts_changed: bool, *, full: bool) -> None:
