@@ -360,12 +360,14 @@ def _candidate_links(conn: psycopg.Connection, *, full: bool):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    records = _copy_out(conn, "identity/candidate_records", {
+    every = "_all" if full else ""
+    warehouse.run(conn, "identity/candidate_views").close()
+    records = _copy_out(conn, f"identity/candidate_records{every}", {
         "record_key": pa.string(), "namespace": pa.string(), "crm_key": pa.string(), "email": pa.string(),
-        "seen_us": pa.int64()}, {"full": full})
-    events = _copy_out(conn, "identity/candidate_event_links", {
+        "seen_us": pa.int64()})
+    events = _copy_out(conn, f"identity/candidate_event_links{every}", {
         "record_key": pa.string(), "namespace": pa.string(), "value": pa.string(), "seen_us": pa.int64(),
-        "priority": pa.int16()}, {"full": full})
+        "priority": pa.int16()})
 
     n, m = records.num_rows, events.num_rows
     crm_rows = np.flatnonzero(pc.is_valid(records["crm_key"]).to_numpy(zero_copy_only=False))
@@ -437,8 +439,8 @@ class Judged:
     records: object
 
 
-def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, lap, *, full: bool) -> Judged:
-    """The record rules on the changed records' candidate links, vectorised (pyarrow, numpy): refused
+def _judge_links(candidates, records, rules: IdentityRules, run_id: str) -> Judged:
+    """The record rules on the candidate links (and their record keys) from _candidate_links, vectorised (pyarrow, numpy): refused
     values (blocked values and patterns, values over 1,024 characters, ECIDs not of 38 digits), role
     mailboxes (kept on their record, never joining), the unique scope of each link, the cap of
     identities per record (own key, CRM record, email, ECID; newest first), and the split into
@@ -448,8 +450,6 @@ def _judge_links(conn: psycopg.Connection, rules: IdentityRules, run_id: str, la
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    candidates, records = _candidate_links(conn, full=full)
-    lap("candidates")
     value, namespace = candidates["value"].combine_chunks(), candidates["namespace"].combine_chunks()
     blocked = pc.is_in(value, value_set=pa.array(rules.blocked_values, pa.string()))
     if rules.blocked_patterns:
@@ -542,20 +542,23 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         # A first run, a requested full run, or new linking rules: every link is judged afresh.
         since = None if full or not last or last[0][1] != rules_hash else last[0][0]
         mode = "full" if since is None else "incremental"
-        accounts = None
-        if since is None:       # the account graph, read alongside in this transaction's snapshot
-            snapshot = warehouse.fetch_all(conn, "identity/export_snapshot")[0][0]
-            accounts = alongside.submit(_account_labels_alongside, sandbox, snapshot, rules)
-        with warehouse.run(conn, "identity/changed_records", {"since": since}) as cur:
-            changed = cur.rowcount
+        snapshot = warehouse.fetch_all(conn, "identity/export_snapshot")[0][0] if since is None else None
         if since is None:
             warehouse.run(conn, "identity/reset_links").close()
         else:
+            with warehouse.run(conn, "identity/changed_records", {"since": since}) as cur:
+                changed = cur.rowcount
             warehouse.run(conn, "identity/incremental_settings").close()
             warehouse.run(conn, "identity/analyze_changed").close()
             warehouse.run(conn, "identity/forget_changed").close()
         lap("changed_records")
-        judged = _judge_links(conn, rules, run_id, lap, full=since is None)
+        candidates, records = _candidate_links(conn, full=since is None)
+        lap("candidates")
+        # A full run reads the account graph alongside, in this transaction's snapshot: the server
+        # would otherwise idle while the links are judged here.
+        accounts = alongside.submit(_account_labels_alongside, sandbox, snapshot, rules) if snapshot else None
+        judged = _judge_links(candidates, records, rules, run_id)
+        del candidates
         if since is None:       # a full run judges every live record
             changed = len(judged.records)
         lap("judge_links")

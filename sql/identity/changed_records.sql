@@ -1,6 +1,5 @@
--- The records an incremental run singles out: every record changed since the previous run, live
--- or deleted. Web events stand for their ECID: one pseudo-record per ECID. A full run (`since`
--- NULL) judges every record and singles out none: the table is left empty.
+-- The records an incremental run looks at: every record changed since the previous run, live or
+-- deleted. Web events stand for their ECID: one pseudo-record per ECID.
 CREATE TEMP TABLE stitch_changed ON COMMIT DROP AS
 SELECT source_key AS record_key, is_deleted AS gone
 FROM core_person
