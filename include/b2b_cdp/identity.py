@@ -532,7 +532,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         timings[name] = round(now - clock, 3)
         clock = now
 
-    # The pool's thread outlives no statement of the stitching transaction: it is left first.
+    # `alongside` is left before the connection: its thread is done before the transaction ends.
     with warehouse.connect(sandbox) as conn, ThreadPoolExecutor(1) as alongside:
         warehouse.run(conn, "identity/session_settings").close()
         warehouse.run(conn, "identity/lock_sandbox").close()
@@ -542,8 +542,10 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         # A first run, a requested full run, or new linking rules: every link is judged afresh.
         since = None if full or not last or last[0][1] != rules_hash else last[0][0]
         mode = "full" if since is None else "incremental"
-        snapshot = warehouse.fetch_all(conn, "identity/export_snapshot")[0][0] if since is None else None
+        snapshot = None
         if since is None:
+            # For the second connection that reads the account graph alongside (after the candidates).
+            snapshot = warehouse.fetch_all(conn, "identity/export_snapshot")[0][0]
             warehouse.run(conn, "identity/reset_links").close()
         else:
             with warehouse.run(conn, "identity/changed_records", {"since": since}) as cur:
