@@ -33,7 +33,6 @@ from b2b_cdp.config import IdentityRules, Sandbox, load_config
 log = logging.getLogger(__name__)
 
 PROFILE_WINDOW_SECONDS = 600  # a source change should reach the profile within 10 minutes
-LINK_COLUMNS = ["record_key", "namespace", "value", "unique_scope", "joins", "seen_at"]
 # Eviction order when a graph is over its cap: ECIDs (cookie-like) first, then the rest; oldest first.
 EVICTION_RANK = {"ecid": 0}
 
@@ -336,10 +335,9 @@ def _role_mailbox(values, namespaces, mailboxes: list[str]):
 
 def _split_part(values, field: int):
     """PostgreSQL's split_part(value, '@', field) for field 1 or 2 ("" when there is no such part)."""
-    import pyarrow.compute as pc
-
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     parts = pc.split_pattern(values, "@")        # a plain split: far cheaper than a regex a row
     if isinstance(parts, pa.ChunkedArray):
@@ -440,11 +438,11 @@ class Judged:
 
 
 def _judge_links(candidates, records, rules: IdentityRules, run_id: str) -> Judged:
-    """The record rules on the candidate links (and their record keys) from _candidate_links, vectorised (pyarrow, numpy): refused
-    values (blocked values and patterns, values over 1,024 characters, ECIDs not of 38 digits), role
-    mailboxes (kept on their record, never joining), the unique scope of each link, the cap of
-    identities per record (own key, CRM record, email, ECID; newest first), and the split into
-    accepted links and refused ones (written back by _write_links)."""
+    """The record rules on the candidate links (and their record keys) from _candidate_links,
+    vectorised (pyarrow, numpy): refused values (blocked values and patterns, values over 1,024
+    characters, ECIDs not of 38 digits), role mailboxes (kept on their record, never joining), the
+    unique scope of each link, the cap of identities per record (own key, CRM record, email, ECID;
+    newest first), and the split into accepted links and refused ones (written back by _write_links)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -558,11 +556,9 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         lap("candidates")
         # A full run reads the account graph alongside, in this transaction's snapshot: the server
         # would otherwise idle while the links are judged here.
-        accounts = alongside.submit(_account_labels_alongside, sandbox, snapshot, rules) if snapshot else None
+        account_labels = alongside.submit(_account_labels_alongside, sandbox, snapshot, rules) if snapshot else None
         judged = _judge_links(candidates, records, rules, run_id)
         del candidates
-        if since is None:       # a full run judges every live record
-            changed = len(judged.records)
         lap("judge_links")
         if since is None:
             # A full run's judged links are the whole graph: its components are computed while the
@@ -573,7 +569,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
                 lap("components")
                 writing.result()
             lap("write_links")
-            recomputed = changed
+            changed = recomputed = len(judged.records)      # a full run judges every live record
             warehouse.run(conn, "identity/all_persons").close()
             lap("affected_records")
         else:
@@ -614,7 +610,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         accounts_changed = since is None or warehouse.fetch_all(
             conn, "identity/account_side_changed", {"since": since})[0][0]
         if accounts_changed:
-            labels, account_components = accounts.result() if accounts else _account_labels(conn, rules)
+            labels, account_components = account_labels.result() if account_labels else _account_labels(conn, rules)
             _assign_account_ids(conn, labels)
         else:
             account_components = 0
