@@ -6,6 +6,11 @@ FROM (SELECT l.namespace, l.value
       GROUP BY l.namespace, l.value
       HAVING count(DISTINCT m.person_id) > 1) shared
 UNION ALL
+SELECT 'no link recorded twice', count(*), min(record_key || ' ' || namespace || ' ' || value)
+FROM (SELECT record_key, namespace, value FROM identity_link
+      GROUP BY record_key, namespace, value
+      HAVING count(*) > 1) doubled
+UNION ALL
 SELECT 'no person over the identity limit', count(*), min(person_id)
 FROM identity_person WHERE retired_at IS NULL AND identities > %(max_identities)s
 UNION ALL

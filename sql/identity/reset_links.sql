@@ -2,5 +2,5 @@
 -- links are all written again: building their indexes once afterwards (create_link_indexes) costs
 -- far less than maintaining them row by row.
 TRUNCATE identity_link, identity_rejected_link;
-ALTER TABLE identity_link DROP CONSTRAINT identity_link_pkey;
+DROP INDEX identity_link_record_key_idx;
 DROP INDEX identity_link_value_namespace_idx;

@@ -118,6 +118,13 @@ def test_a_record_keeps_20_identities_and_carries_its_events_identities_once(san
                           "ORDER BY namespace", (CONTACT,)) == [
         ("crm_contact", CONTACT, f"crm_contact:{ORG}"), ("email", "a@b@acme.com", None)]
     assert check_stitching(sandbox, "r1").success
+    # The links carry no unique constraint (unique by construction): the checkpoint is their guard.
+    with warehouse.connect(sandbox) as conn:
+        conn.execute("INSERT INTO identity_link SELECT * FROM identity_link WHERE record_key = %s "
+                     "AND namespace = 'email'", (CONTACT,))
+    doubled = check_stitching(sandbox, "r1-doubled")
+    assert not doubled.success
+    assert any("no link recorded twice" in v and f"{CONTACT} email a@b@acme.com" in v for v in doubled.violations)
 
 
 def test_ids_are_stable_merges_keep_the_oldest_splits_get_new_ids(sandbox):
