@@ -6,6 +6,6 @@ SELECT EXISTS (SELECT 1 FROM core_account WHERE changed_at > %(since)s)
     OR EXISTS (SELECT 1 FROM core_opportunity WHERE changed_at > %(since)s)
     OR EXISTS (SELECT 1 FROM core_opportunity_person WHERE changed_at > %(since)s)
     OR EXISTS (SELECT 1 FROM identity_account_deletion WHERE deleted_at > %(since)s)
-    OR EXISTS (SELECT 1 FROM core_person p JOIN stitch_changed c ON c.record_key = p.source_key
-               WHERE p.account_key IS NOT NULL
-                 AND NOT EXISTS (SELECT 1 FROM identity_account_key k WHERE k.account_key = p.account_key))
+    OR EXISTS (SELECT 1 FROM stitch_changed c
+               WHERE c.account_key IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM identity_account_key k WHERE k.account_key = c.account_key))
