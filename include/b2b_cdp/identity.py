@@ -288,15 +288,22 @@ def _copy_in(conn: psycopg.Connection, name: str, table) -> None:
             copy.write(data[start:start + (1 << 20)])
 
 
-def _link_types() -> dict:
+def _seconds(micros):
+    """Microseconds since the epoch as float seconds (the components' "seen_at")."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.divide(pc.cast(micros, pa.float64()), 1e6)
+
+
+def _read_unchanged_links(conn: psycopg.Connection):
+    """The links of the recomputed records that did not change, as the components read them."""
     import pyarrow as pa
 
-    return {"record_key": pa.string(), "namespace": pa.string(), "value": pa.string(),
-            "unique_scope": pa.string(), "joins": pa.bool_(), "seen_at": pa.float64()}
-
-
-def _read_links(conn: psycopg.Connection):
-    return _copy_out(conn, "identity/export_links", _link_types())
+    links = _copy_out(conn, "identity/export_unchanged_links", {
+        "record_key": pa.string(), "namespace": pa.string(), "value": pa.string(), "unique_scope": pa.string(),
+        "joins": pa.bool_(), "seen_us": pa.int64()})
+    return links.set_column(5, "seen_at", _seconds(links["seen_us"]))
 
 
 def _matches_any(values, patterns: list[str]):
@@ -503,7 +510,7 @@ def _judge_links(candidates, records, rules: IdentityRules, run_id: str) -> Judg
     return Judged(
         rejected=rejected, links=links,
         graph=links.set_column(3, "unique_scope", pc.fill_null(links["unique_scope"], "")).set_column(
-            5, "seen_at", pc.divide(pc.cast(seen_us, pa.float64()), 1e6)),
+            5, "seen_at", _seconds(seen_us)),
         record_codes=recoded[record_codes[accepted]], records=records.take(pa.array(np.flatnonzero(standing))))
 
 
@@ -519,6 +526,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
     """Bring the identity graph and the profiles of one sandbox up to date, in one transaction:
     incrementally (what changed since the previous run), or in full (every link judged afresh)."""
     import pandas as pd
+    import pyarrow as pa
 
     rules = load_config().identity
     timings: dict[str, float] = {}
@@ -544,6 +552,7 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         if since is None:
             # For the second connection that reads the account graph alongside (after the candidates).
             snapshot = warehouse.fetch_all(conn, "identity/export_snapshot")[0][0]
+            warehouse.run(conn, "identity/full_settings").close()
             warehouse.run(conn, "identity/reset_links").close()
         else:
             with warehouse.run(conn, "identity/changed_records", {"since": since}) as cur:
@@ -581,7 +590,8 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
                 recomputed = cur.rowcount
             warehouse.run(conn, "identity/analyze_records").close()
             lap("affected_records")
-            links = _read_links(conn)
+            # The changed records' links as just judged, and those of the others recomputed.
+            links = pa.concat_tables([judged.graph, _read_unchanged_links(conn)])
             lap("read_links")
             found = components(links, rules)
             lap("components")

@@ -9,6 +9,7 @@ WITH touched AS (
     FROM stitch_changed c
     JOIN identity_link l ON l.record_key = c.record_key AND l.joins
     JOIN identity_link n ON n.namespace = l.namespace AND n.value = l.value AND n.joins
+                        AND n.record_key <> l.record_key      -- the record itself: the branch above
     JOIN identity_record_person m ON m.record_key = n.record_key
 )
 SELECT m.record_key, m.person_id FROM identity_record_person m JOIN touched USING (person_id);
