@@ -552,7 +552,6 @@ def stitch(sandbox: Sandbox, run_id: str = "manual", *, full: bool = False) -> d
         if since is None:
             # For the second connection that reads the account graph alongside (after the candidates).
             snapshot = warehouse.fetch_all(conn, "identity/export_snapshot")[0][0]
-            warehouse.run(conn, "identity/full_settings").close()
             warehouse.run(conn, "identity/reset_links").close()
         else:
             with warehouse.run(conn, "identity/changed_records", {"since": since}) as cur:
