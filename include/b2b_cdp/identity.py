@@ -50,13 +50,33 @@ class Components:
 
 
 def _link_priority(links):
-    """Which links a conflict keeps: a record's own key, then its CRM record, email, ECID."""
+    """Which links a conflict keeps: a record's own key, then its CRM record, email, ECID (links: a
+    pyarrow table)."""
     import numpy as np
+    import pyarrow.compute as pc
 
-    own = links["value"].to_numpy() == links["record_key"].to_numpy()
-    namespace = links["namespace"].to_numpy()
-    return np.select([own, np.char.startswith(namespace.astype(str), "crm_"), namespace == "email"],
-                     [0, 1, 2], default=3)
+    def mask(condition):
+        return condition.to_numpy(zero_copy_only=False)
+
+    namespace = links["namespace"]
+    return np.select([mask(pc.equal(links["value"], links["record_key"])), mask(pc.starts_with(namespace, "crm_")),
+                      mask(pc.equal(namespace, "email"))], [0, 1, 2], default=3)
+
+
+def _in_greedy_order(links) -> list[tuple]:
+    """The links (a pyarrow table) as tuples (record, namespace, value, scope, joins, seen,
+    priority) in the order the greedy pass adds them: by priority, newest first, then by record,
+    namespace and value (sorted in C: byte order is code-point order); and their positions."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    links = links.append_column("priority", pa.array(_link_priority(links)))
+    order = pc.sort_indices(links, sort_keys=[("priority", "ascending"), ("seen_at", "descending"),
+                                              ("record_key", "ascending"), ("namespace", "ascending"),
+                                              ("value", "ascending")])
+    columns = [links[name].take(order).to_pylist() for name in
+               ("record_key", "namespace", "value", "unique_scope", "joins", "seen_at", "priority")]
+    return list(zip(*columns)), order.to_numpy()
 
 
 def _codes(column):
@@ -143,14 +163,12 @@ def components(links, rules: IdentityRules, record_codes=None, records=None) -> 
     if len(bad):
         next_label = int(record_labels.max()) + 1
         selected = np.flatnonzero(np.isin(link_component, bad))
-        subset = links.take(pa.array(selected)).to_pandas()
-        subset["priority"] = _link_priority(subset)
-        relabelled, result.rejected = _resolve(subset, rules)
+        ordered, order = _in_greedy_order(links.take(pa.array(selected)))
+        relabelled, result.rejected = _resolve(ordered, rules)
         moved = pc.index_in(pa.array(list(relabelled), pa.string()), value_set=records).to_numpy(zero_copy_only=False)
         record_labels[moved] = next_label + np.fromiter(relabelled.values(), dtype=np.int64, count=len(relabelled))
         refused = {link[:3] for link in result.rejected}
-        subset_links = subset[["record_key", "namespace", "value"]].itertuples(index=False, name=None)
-        kept[selected] = [link not in refused for link in subset_links]
+        kept[selected[order]] = [link[:3] not in refused for link in ordered]
         log.info("%d component(s) broke a graph rule; %d link(s) refused", len(bad), len(result.rejected))
     result.frame = pa.table({"record_key": records, "component": record_labels})
     if len(bad):
@@ -215,10 +233,10 @@ def _greedy(links: list[tuple], evicted: set) -> tuple[_UnionFind, list[tuple[st
     return groups, refused
 
 
-def _resolve(subset, rules: IdentityRules) -> tuple[dict[str, int], list[tuple[str, str, str, str]]]:
-    """Components that break a graph rule, rebuilt link by link: unique-namespace conflicts refuse
-    the lower-priority link; graphs over the cap evict identities (ECID first, oldest first)."""
-    ordered = sorted(subset.itertuples(index=False, name=None), key=lambda l: (l[6], -l[5], l[0], l[1], l[2]))
+def _resolve(ordered: list[tuple], rules: IdentityRules) -> tuple[dict[str, int], list[tuple[str, str, str, str]]]:
+    """Components that break a graph rule, rebuilt link by link (links in _in_greedy_order):
+    unique-namespace conflicts refuse the lower-priority link; graphs over the cap evict identities
+    (ECID first, oldest first)."""
     evicted: set = set()
     while True:
         groups, refused = _greedy(ordered, evicted)
