@@ -63,10 +63,11 @@ def _link_priority(links):
                       mask(pc.equal(namespace, "email"))], [0, 1, 2], default=3)
 
 
-def _in_greedy_order(links) -> list[tuple]:
+def _in_greedy_order(links):
     """The links (a pyarrow table) as tuples (record, namespace, value, scope, joins, seen,
     priority) in the order the greedy pass adds them: by priority, newest first, then by record,
-    namespace and value (sorted in C: byte order is code-point order); and their positions."""
+    namespace and value (sorted in C: byte order is code-point order); and, for each tuple, its
+    row in `links` (a numpy array)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

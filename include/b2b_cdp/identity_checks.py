@@ -1,8 +1,9 @@
 """The stitching checkpoint: Great Expectations on the identity graph and the profiles just built.
 
-No identity in two persons, no link recorded twice, no person over the identity limit, every profile traceable to source
-records, account roll-ups equal to the sum of their opportunities. The facts are computed in the
-warehouse (sql/identity/checks.sql); the checkpoint result is stored in ops_checkpoint_result.
+No identity in two persons, no link recorded twice, no person over the identity limit, every
+profile traceable to source records, account roll-ups equal to the sum of their opportunities. The
+facts are computed in the warehouse (sql/identity/checks.sql); the checkpoint result is stored in
+ops_checkpoint_result.
 """
 
 from __future__ import annotations

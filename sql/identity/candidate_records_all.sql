@@ -1,5 +1,5 @@
 -- A full run's candidate_records: every live record.
 COPY (
-SELECT r.source_key, r.namespace, r.crm_key, r.email, (extract(epoch FROM r.seen_at) * 1000000)::bigint
+SELECT r.source_key, r.namespace, r.crm_key, r.email, r.seen_us
 FROM stitch_candidate_record r
 ) TO STDOUT WITH (FORMAT csv)
